@@ -1,0 +1,159 @@
+//! The crate's error types: [`IdError`] for a rejected identifier and
+//! [`InitError`] for a builder or init that could not complete. Nothing
+//! else lives here.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+
+/// Why an identifier was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdErrorReason {
+    /// The string was empty.
+    Empty,
+    /// The string was longer than 4 bytes.
+    TooLong,
+    /// The string held a byte outside printable ASCII (`!`..=`~`).
+    NotPrintableAscii,
+}
+
+/// An application, context or ECU ID that is not 1–4 printable ASCII
+/// characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdError {
+    what: &'static str,
+    reason: IdErrorReason,
+}
+
+impl IdError {
+    pub(crate) const fn new(what: &'static str, reason: IdErrorReason) -> Self {
+        Self { what, reason }
+    }
+
+    /// Why the ID was rejected.
+    pub fn reason(&self) -> IdErrorReason {
+        self.reason
+    }
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.reason {
+            IdErrorReason::Empty => "it is empty",
+            IdErrorReason::TooLong => "it is longer than 4 bytes",
+            IdErrorReason::NotPrintableAscii => {
+                "it contains a character outside printable ASCII ('!' to '~')"
+            }
+        };
+        write!(f, "invalid DLT {}: {why}", self.what)
+    }
+}
+
+impl Error for IdError {}
+
+/// What kind of failure an [`InitError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InitErrorKind {
+    /// An application, context or ECU ID was invalid.
+    InvalidId,
+    /// A builder value was out of its documented range (a capacity, a
+    /// frame size, a description, a duplicate context prefix or ID).
+    InvalidConfig,
+    /// `init` already ran in this process; nothing was replaced.
+    AlreadyInitialized,
+    /// Installing the global `tracing` subscriber failed.
+    SetGlobalDefault,
+    /// An operating-system call failed while setting up (creating the
+    /// application FIFO, spawning the flusher thread).
+    Io,
+}
+
+/// A builder or init call that could not complete.
+///
+/// `Display` says what was being done and why it failed; [`kind`] tells
+/// the failure apart programmatically, and [`source`] gives the
+/// underlying [`io::Error`] or [`IdError`] where there is one.
+///
+/// [`kind`]: InitError::kind
+/// [`source`]: std::error::Error::source
+#[derive(Debug)]
+pub struct InitError {
+    kind: InitErrorKind,
+    context: String,
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+impl InitError {
+    pub(crate) fn new(kind: InitErrorKind, context: impl Into<String>) -> Self {
+        Self {
+            kind,
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, err: io::Error) -> Self {
+        Self {
+            kind: InitErrorKind::Io,
+            context: context.into(),
+            source: Some(Box::new(err)),
+        }
+    }
+
+    pub(crate) fn id(context: impl Into<String>, err: IdError) -> Self {
+        Self {
+            kind: InitErrorKind::InvalidId,
+            context: context.into(),
+            source: Some(Box::new(err)),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> InitErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)?;
+        if let Some(src) = &self.source {
+            write!(f, ": {src}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for InitError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+impl From<IdError> for InitError {
+    fn from(e: IdError) -> Self {
+        Self::id("invalid DLT identifier", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_says_what_and_why() {
+        let e = IdError::new("application ID", IdErrorReason::TooLong);
+        assert_eq!(
+            e.to_string(),
+            "invalid DLT application ID: it is longer than 4 bytes"
+        );
+        let ie = InitError::id("application ID \"TOOLONG\"", e);
+        assert_eq!(ie.kind(), InitErrorKind::InvalidId);
+        assert!(ie.to_string().starts_with("application ID \"TOOLONG\": invalid"));
+        assert!(ie.source().is_some(), "source is wired");
+    }
+}
