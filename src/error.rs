@@ -86,6 +86,7 @@ pub struct InitError {
 }
 
 impl InitError {
+    #[allow(dead_code)] // used by init, which lands separately
     pub(crate) fn new(kind: InitErrorKind, context: impl Into<String>) -> Self {
         Self {
             kind,
@@ -94,6 +95,7 @@ impl InitError {
         }
     }
 
+    #[allow(dead_code)] // used by init, which lands separately
     pub(crate) fn io(context: impl Into<String>, err: io::Error) -> Self {
         Self {
             kind: InitErrorKind::Io,
@@ -128,9 +130,7 @@ impl fmt::Display for InitError {
 
 impl Error for InitError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
     }
 }
 
@@ -153,7 +153,9 @@ mod tests {
         );
         let ie = InitError::id("application ID \"TOOLONG\"", e);
         assert_eq!(ie.kind(), InitErrorKind::InvalidId);
-        assert!(ie.to_string().starts_with("application ID \"TOOLONG\": invalid"));
+        assert!(ie
+            .to_string()
+            .starts_with("application ID \"TOOLONG\": invalid"));
         assert!(ie.source().is_some(), "source is wired");
     }
 }
