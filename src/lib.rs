@@ -8,6 +8,7 @@
 
 mod error;
 mod ids;
+pub mod ring;
 
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
