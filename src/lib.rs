@@ -6,6 +6,7 @@
 #![cfg_attr(docsrs, deny(rustdoc::broken_intra_doc_links))]
 #![doc(test(attr(deny(warnings))))]
 
+mod control;
 mod error;
 mod ids;
 pub mod ring;
