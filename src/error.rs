@@ -128,9 +128,7 @@ impl fmt::Display for InitError {
 
 impl Error for InitError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
     }
 }
 
@@ -153,7 +151,9 @@ mod tests {
         );
         let ie = InitError::id("application ID \"TOOLONG\"", e);
         assert_eq!(ie.kind(), InitErrorKind::InvalidId);
-        assert!(ie.to_string().starts_with("application ID \"TOOLONG\": invalid"));
+        assert!(ie
+            .to_string()
+            .starts_with("application ID \"TOOLONG\": invalid"));
         assert!(ie.source().is_some(), "source is wired");
     }
 }

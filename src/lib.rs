@@ -7,9 +7,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod error;
+mod frame;
 mod ids;
 
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
+pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
 
 /// Placeholder so intra-doc links resolve until the macro lands.
