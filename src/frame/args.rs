@@ -375,3 +375,365 @@ fn name_len(name: &str) -> Result<[u8; 2], Full> {
     let len = name.len().checked_add(1).ok_or(Full)?;
     u16::try_from(len).map(u16::to_ne_bytes).map_err(|_| Full)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::test_support::{check_log_invariants, Value};
+    use crate::ids::{AppId, CtxId, EcuId, LogLevel};
+
+    fn hdr() -> LogHeader {
+        LogHeader {
+            ecu: EcuId::new("ECU1").unwrap(),
+            app: AppId::new("APP").unwrap(),
+            ctx: CtxId::new("CTX").unwrap(),
+            level: LogLevel::Info,
+            counter: 7,
+            session_id: 42,
+            timestamp: 1234,
+        }
+    }
+
+    /// Encodes one message at `limit` with the arguments `args` writes.
+    fn encode(limit: usize, args: impl FnOnce(&mut LogWriter<'_>)) -> (Frame, Encoded) {
+        let mut frame = Frame::new();
+        let mut w = LogWriter::begin(&mut frame, limit, &hdr());
+        args(&mut w);
+        let enc = w.finish();
+        assert_eq!(enc.len, frame.len(), "Encoded::len");
+        (frame, enc)
+    }
+
+    /// Concatenates byte pieces.
+    fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    /// A type info or length in host (payload) byte order.
+    fn ti(v: u32) -> [u8; 4] {
+        v.to_ne_bytes()
+    }
+
+    fn u16ne(v: u16) -> [u8; 2] {
+        v.to_ne_bytes()
+    }
+
+    #[test]
+    fn each_argument_kind_encodes_as_libdlt_does() {
+        type Write = Box<dyn Fn(&mut LogWriter<'_>)>;
+        let cases: Vec<(&str, Write, Vec<u8>)> = vec![
+            (
+                "str unnamed: 0x8200, len incl. NUL",
+                Box::new(|w| w.str(None, "hello")),
+                cat(&[&ti(0x8200), &u16ne(6), b"hello\0"]),
+            ),
+            (
+                "str named: data length before name length",
+                Box::new(|w| w.str(Some("state"), "on")),
+                cat(&[&ti(0x8A00), &u16ne(3), &u16ne(6), b"state\0", b"on\0"]),
+            ),
+            (
+                "str with empty name: name_len 1, lone NUL",
+                Box::new(|w| w.str(Some(""), "x")),
+                cat(&[&ti(0x8A00), &u16ne(2), &u16ne(1), b"\0", b"x\0"]),
+            ),
+            (
+                "i64 unnamed: 0x24",
+                Box::new(|w| w.i64(None, -3)),
+                cat(&[&ti(0x24), &(-3i64).to_ne_bytes()]),
+            ),
+            (
+                "i64 named: name_len, unit_len 0, name, no unit",
+                Box::new(|w| w.i64(Some("speed"), 100)),
+                cat(&[
+                    &ti(0x824),
+                    &u16ne(6),
+                    &u16ne(0),
+                    b"speed\0",
+                    &100i64.to_ne_bytes(),
+                ]),
+            ),
+            (
+                "u64 unnamed: 0x44",
+                Box::new(|w| w.u64(None, 3)),
+                cat(&[&ti(0x44), &3u64.to_ne_bytes()]),
+            ),
+            (
+                "u64 named",
+                Box::new(|w| w.u64(Some("n"), u64::MAX)),
+                cat(&[
+                    &ti(0x844),
+                    &u16ne(2),
+                    &u16ne(0),
+                    b"n\0",
+                    &u64::MAX.to_ne_bytes(),
+                ]),
+            ),
+            (
+                "i128 unnamed: 0x25",
+                Box::new(|w| w.i128(None, i128::MIN)),
+                cat(&[&ti(0x25), &i128::MIN.to_ne_bytes()]),
+            ),
+            (
+                "u128 named: 0x845",
+                Box::new(|w| w.u128(Some("big"), u128::MAX)),
+                cat(&[
+                    &ti(0x845),
+                    &u16ne(4),
+                    &u16ne(0),
+                    b"big\0",
+                    &u128::MAX.to_ne_bytes(),
+                ]),
+            ),
+            (
+                "bool unnamed: 0x11",
+                Box::new(|w| w.bool(None, true)),
+                cat(&[&ti(0x11), &[1]]),
+            ),
+            (
+                "bool named: name but no unit",
+                Box::new(|w| w.bool(Some("flag"), false)),
+                cat(&[&ti(0x811), &u16ne(5), b"flag\0", &[0]]),
+            ),
+            (
+                "f64 unnamed: 0x84",
+                Box::new(|w| w.f64(None, 3.5)),
+                cat(&[&ti(0x84), &3.5f64.to_ne_bytes()]),
+            ),
+            (
+                "f64 named",
+                Box::new(|w| w.f64(Some("temp"), 2.25)),
+                cat(&[
+                    &ti(0x884),
+                    &u16ne(5),
+                    &u16ne(0),
+                    b"temp\0",
+                    &2.25f64.to_ne_bytes(),
+                ]),
+            ),
+            (
+                "fmt: Debug text as a string",
+                Box::new(|w| w.fmt(None, &[1, 2])),
+                cat(&[&ti(0x8200), &u16ne(7), b"[1, 2]\0"]),
+            ),
+            (
+                "display named: Display text as a string",
+                Box::new(|w| w.display(Some("d"), &42)),
+                cat(&[&ti(0x8A00), &u16ne(3), &u16ne(2), b"d\0", b"42\0"]),
+            ),
+        ];
+        for (label, write, want) in cases {
+            let (frame, enc) = encode(FRAME_CAP, |w| write(w));
+            assert_eq!(&frame.as_bytes()[LOG_PREFIX_LEN..], &want[..], "{label}");
+            assert!(!enc.truncated, "{label}: not truncated");
+            let d = check_log_invariants(&frame, FRAME_CAP, false);
+            assert_eq!(d.noar, 1, "{label}: NOAR");
+        }
+    }
+
+    /// The text of the `i`-th decoded argument, which must be a string.
+    fn text(args: &[Value], i: usize) -> &str {
+        match &args[i] {
+            Value::Str(_, s) => s,
+            other => panic!("argument {i} is not a string: {other:?}"),
+        }
+    }
+
+    fn marked(kept: &str) -> String {
+        format!("{kept}{TRUNCATION_MARKER}")
+    }
+
+    #[test]
+    fn strings_that_do_not_fit_are_cut_and_marked_within_the_limit() {
+        let x1999 = "x".repeat(1999);
+        let straddle = format!("{}😀b", "a".repeat(22));
+        // (label, limit, text, kept text, frame length)
+        let cases: [(&str, usize, &str, String, usize); 6] = [
+            // libdlt: 1348 'x' + marker + NUL fills 1390 payload bytes.
+            (
+                "at FRAME_CAP",
+                FRAME_CAP,
+                &x1999,
+                "x".repeat(1348),
+                FRAME_CAP,
+            ),
+            // 83 - 34 headers - 6 (type, len) - 35 marker - 1 NUL = 7 'x'.
+            (
+                "at MIN_FRAME_LIMIT",
+                MIN_FRAME_LIMIT,
+                &x1999,
+                "x".repeat(7),
+                83,
+            ),
+            ("limit 0 is MIN_FRAME_LIMIT", 0, &x1999, "x".repeat(7), 83),
+            (
+                "limit above cap is FRAME_CAP",
+                usize::MAX,
+                &x1999,
+                "x".repeat(1348),
+                FRAME_CAP,
+            ),
+            // Room for 24 text bytes: 22 'a' + a 4-byte char would need 26.
+            (
+                "4-byte char straddling the cut",
+                100,
+                &straddle,
+                "a".repeat(22),
+                98,
+            ),
+            // 20 bytes fit, but not with the marker argument's room behind
+            // them: the text stays whole and the marker follows inside it.
+            (
+                "whole text in the reserve",
+                100,
+                &"a".repeat(20),
+                "a".repeat(20),
+                96,
+            ),
+        ];
+        for (label, limit, value, kept, len) in cases {
+            let (frame, enc) = encode(limit, |w| {
+                w.str(None, value);
+                w.i64(None, 1);
+                w.str(None, "ignored");
+            });
+            assert!(enc.truncated, "{label}: truncated");
+            assert_eq!(frame.len(), len, "{label}: frame length");
+            let d = check_log_invariants(&frame, limit.clamp(MIN_FRAME_LIMIT, FRAME_CAP), true);
+            assert_eq!(d.noar, 1, "{label}: later arguments ignored");
+            assert_eq!(text(&d.args, 0), marked(&kept), "{label}: text");
+        }
+    }
+
+    #[test]
+    fn scalars_that_do_not_fit_are_replaced_by_a_marker_argument() {
+        // (label, limit, filler text before the scalar, expected NOAR)
+        let marker_only = Value::Str(None, TRUNCATION_MARKER.to_owned());
+        let cases: [(&str, usize, usize, u8); 3] = [
+            ("no room after headers", MIN_FRAME_LIMIT, 0, 2),
+            // 34 + 6 + 106 + 1 (string) + 12 (i64) + 42 (reserve) = 201
+            ("one byte short of room", 200, 106, 2),
+            ("five bytes short of room", 200, 110, 2),
+        ];
+        for (label, limit, filler, noar) in cases {
+            let filler = "f".repeat(filler);
+            let (frame, enc) = encode(limit, |w| {
+                w.str(None, &filler);
+                w.i64(None, 1); // 12 bytes
+                w.bool(None, true);
+            });
+            assert!(enc.truncated, "{label}: truncated");
+            let d = check_log_invariants(&frame, limit, true);
+            assert_eq!(d.noar, noar, "{label}: NOAR");
+            assert_eq!(
+                d.args[0],
+                Value::Str(None, filler.clone()),
+                "{label}: filler whole"
+            );
+            assert_eq!(d.args[1], marker_only, "{label}: marker argument");
+        }
+        // One byte less filler and the scalar fits, the reserve left free.
+        let filler = "f".repeat(105);
+        let (frame, enc) = encode(200, |w| {
+            w.str(None, &filler);
+            w.i64(None, 1);
+        });
+        assert!(!enc.truncated, "scalar fits exactly");
+        assert_eq!(frame.len(), 200 - 42, "reserve left free");
+    }
+
+    #[test]
+    fn formatted_values_that_overflow_are_cut_at_a_char_boundary() {
+        struct Repeat(&'static str, usize);
+        impl fmt::Display for Repeat {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                (0..self.1).try_for_each(|_| f.write_str(self.0))
+            }
+        }
+        let limit = 200;
+        let room = limit - 34 - 6 - 35 - 1; // text bytes before the marker
+        let cases: [(&str, Repeat, usize); 3] = [
+            ("ascii", Repeat("ab", 1000), room),
+            ("2-byte chars", Repeat("é", 1000), room / 2 * 2),
+            ("4-byte chars", Repeat("😀", 1000), room / 4 * 4),
+        ];
+        for (label, value, kept) in cases {
+            let (frame, enc) = encode(limit, |w| w.display(None, &value));
+            assert!(enc.truncated, "{label}: truncated");
+            let d = check_log_invariants(&frame, limit, true);
+            let t = text(&d.args, 0);
+            let body = t.strip_suffix(TRUNCATION_MARKER).expect("marker");
+            assert_eq!(body.len(), kept, "{label}: kept bytes");
+            assert!(
+                value.to_string().starts_with(body),
+                "{label}: a prefix of the text"
+            );
+        }
+        let (frame, enc) = encode(limit, |w| w.fmt(Some("v"), &vec![0u32; 1000]));
+        assert!(enc.truncated, "Debug of a long Vec");
+        let d = check_log_invariants(&frame, limit, true);
+        assert!(text(&d.args, 0).starts_with("[0, 0, "), "Debug text");
+    }
+
+    #[test]
+    fn names_too_long_for_the_frame_drop_the_argument() {
+        let long = "n".repeat(2000);
+        let marker_only = Value::Str(None, TRUNCATION_MARKER.to_owned());
+        let cases: [(&str, Box<dyn Fn(&mut LogWriter<'_>)>); 3] = [
+            ("string", Box::new(|w| w.str(Some(&long), "v"))),
+            ("display", Box::new(|w| w.display(Some(&long), &1))),
+            ("number", Box::new(|w| w.u64(Some(&long), 1))),
+        ];
+        for (label, write) in cases {
+            let (frame, enc) = encode(FRAME_CAP, |w| write(w));
+            assert!(enc.truncated, "{label}: truncated");
+            let d = check_log_invariants(&frame, FRAME_CAP, true);
+            assert_eq!(d.args, [marker_only.clone()], "{label}: marker only");
+        }
+    }
+
+    #[test]
+    fn noar_is_capped_at_255_with_the_marker_last() {
+        let (frame, enc) = encode(FRAME_CAP, |w| {
+            for _ in 0..300 {
+                w.bool(None, true);
+            }
+        });
+        assert!(enc.truncated, "truncated");
+        let d = check_log_invariants(&frame, FRAME_CAP, true);
+        assert_eq!(d.noar, 255, "NOAR");
+        assert!(d.args[..254].iter().all(|a| *a == Value::Bool(None, true)));
+        assert_eq!(d.args[254], Value::Str(None, TRUNCATION_MARKER.to_owned()));
+
+        let (_, enc) = encode(FRAME_CAP, |w| {
+            for _ in 0..254 {
+                w.bool(None, true);
+            }
+        });
+        assert!(!enc.truncated, "254 arguments fit untruncated");
+        let (frame, _) = encode(FRAME_CAP, |w| {
+            for _ in 0..254 {
+                w.bool(None, true);
+            }
+            w.str(None, "s");
+        });
+        let d = check_log_invariants(&frame, FRAME_CAP, true);
+        assert_eq!(d.noar, 255, "a 255th string becomes the marker");
+    }
+
+    #[test]
+    fn empty_message_fits_untruncated_at_min_frame_limit() {
+        let (frame, enc) = encode(MIN_FRAME_LIMIT, |w| w.str(None, ""));
+        assert!(!enc.truncated, "not truncated");
+        assert_eq!(
+            frame.len(),
+            LOG_PREFIX_LEN + EMPTY_STRING_ARG_LEN,
+            "41 bytes"
+        );
+        let d = check_log_invariants(&frame, MIN_FRAME_LIMIT, false);
+        assert_eq!(d.args, [Value::Str(None, String::new())], "empty string");
+        let (frame, enc) = encode(MIN_FRAME_LIMIT, |_| {});
+        assert_eq!((frame.len(), enc.truncated), (34, false), "no arguments");
+        assert!(format!("{:?}", hdr()).contains("APP"), "LogHeader Debug");
+    }
+}

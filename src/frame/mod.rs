@@ -19,6 +19,8 @@ pub(crate) mod user;
 mod golden_tests;
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod test_support;
 
 use std::fmt;
 
