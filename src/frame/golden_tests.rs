@@ -38,10 +38,12 @@ const FIRST_ARG_TYPE_INFO_BYTE_1: usize = LOG_PREFIX_LEN + 1;
 /// SCOD UTF-8 as seen in that byte (0x8000 >> 8).
 const SCOD_UTF8_BYTE_1: u8 = 0x80;
 
+/// A valid application ID.
 fn app(s: &str) -> AppId {
     AppId::new(s).unwrap()
 }
 
+/// A valid context ID.
 fn ctx(s: &str) -> CtxId {
     CtxId::new(s).unwrap()
 }

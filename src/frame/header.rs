@@ -140,6 +140,7 @@ pub(super) fn patch_len_and_noar(frame: &mut Frame, noar: u8) {
 mod tests {
     use super::*;
 
+    /// A header with distinctive bytes in every field.
     fn header(level: LogLevel) -> LogHeader {
         LogHeader {
             ecu: EcuId::new("ECU1").unwrap(),

@@ -22,6 +22,8 @@ mod golden_tests;
 mod prop_tests;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod truncation_tests;
 
 use std::fmt;
 

@@ -18,17 +18,29 @@ use super::test_support::{check_log_invariants, DecodedLog, Value};
 use super::{Frame, FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 use crate::ids::{AppId, CtxId, EcuId, LogLevel};
 
+/// Bytes of the marker argument: type info, length, marker, NUL.
+const MARKER_ARG: usize = 4 + 2 + TRUNCATION_MARKER.len() + 1;
+
 /// One argument call and its input.
 #[derive(Clone, Debug)]
 enum Arg {
+    /// `str(name, text)`.
     Str(Option<String>, String),
+    /// `fmt(name, &text)`: the Debug form of the text.
     Debug(Option<String>, String),
+    /// `display(name, &text)`.
     Display(Option<String>, String),
+    /// `i64(name, v)`.
     I64(Option<String>, i64),
+    /// `u64(name, v)`.
     U64(Option<String>, u64),
+    /// `i128(name, v)`.
     I128(Option<String>, i128),
+    /// `u128(name, v)`.
     U128(Option<String>, u128),
+    /// `bool(name, v)`.
     Bool(Option<String>, bool),
+    /// `f64(name, v)`.
     F64(Option<String>, f64),
 }
 
@@ -111,6 +123,7 @@ impl Arg {
     }
 }
 
+/// No name, a short unicode name, or one too long for most limits.
 fn name() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         3 => Just(None),
@@ -119,6 +132,7 @@ fn name() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+/// Short or long unicode text, sometimes with control characters.
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => "\\PC{0,40}",
@@ -127,6 +141,7 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Any argument kind with a random name.
 fn arg() -> impl Strategy<Value = Arg> {
     prop_oneof![
         (name(), text()).prop_map(|(n, s)| Arg::Str(n, s)),
@@ -150,6 +165,7 @@ fn small_arg() -> impl Strategy<Value = Arg> {
     ]
 }
 
+/// Random IDs, level, counter, session ID and timestamp.
 fn header() -> impl Strategy<Value = LogHeader> {
     let id = "[!-~]{1,4}";
     (id, id, id, 0u8..=6, any::<u8>(), any::<u32>(), any::<u32>()).prop_map(
@@ -165,6 +181,7 @@ fn header() -> impl Strategy<Value = LogHeader> {
     )
 }
 
+/// Limits below, inside and above the accepted range, and both ends.
 fn limit() -> impl Strategy<Value = usize> {
     prop_oneof![
         4 => 0usize..FRAME_CAP + 200,
@@ -211,7 +228,7 @@ fn check_round_trip(hdr: &LogHeader, limit: usize, args: &[Arg]) -> Result<(), T
 
     // Truncated only when the arguments cannot all fit with the reserve.
     let total: usize = args.iter().map(Arg::whole_size).sum();
-    let all_fit = LOG_PREFIX_LEN + total + 4 + 2 + TRUNCATION_MARKER.len() + 1 <= limit;
+    let all_fit = LOG_PREFIX_LEN + total + MARKER_ARG <= limit;
     if all_fit && args.len() <= 254 {
         prop_assert!(!enc.truncated, "truncated although everything fits");
     }
@@ -262,11 +279,11 @@ fn check_round_trip(hdr: &LogHeader, limit: usize, args: &[Arg]) -> Result<(), T
     } else {
         // The argument was dropped: NOAR was full, or not even its
         // smallest form fit in front of the marker argument's room.
-        let before = frame.len() - (4 + 2 + TRUNCATION_MARKER.len() + 1);
+        let before = frame.len() - MARKER_ARG;
         let smallest = if a.text().is_some() {
             a.cut_size()
         } else {
-            a.whole_size() + 4 + 2 + TRUNCATION_MARKER.len() + 1
+            a.whole_size() + MARKER_ARG
         };
         prop_assert!(
             last == 254 || before + smallest > limit,

@@ -4,9 +4,37 @@
 use dlt_parse::verbose::VerboseValue;
 use dlt_parse::DltPacketSlice;
 
-use super::header::LOG_PREFIX_LEN;
+use super::header::{LogHeader, LOG_PREFIX_LEN};
 use super::user::{USER_HEADER_LEN, USER_MSG_LOG, USER_PATTERN};
-use super::{Frame, TRUNCATION_MARKER};
+use super::{Encoded, Frame, LogWriter, TRUNCATION_MARKER};
+use crate::ids::{AppId, CtxId, EcuId, LogLevel};
+
+/// One argument call, as a table entry.
+pub(super) type WriteArgs<'n> = Box<dyn Fn(&mut LogWriter<'_>) + 'n>;
+
+/// A fixed INFO header (APP/CTX on ECU1).
+pub(super) fn info_header() -> LogHeader {
+    LogHeader {
+        ecu: EcuId::new("ECU1").unwrap(),
+        app: AppId::new("APP").unwrap(),
+        ctx: CtxId::new("CTX").unwrap(),
+        level: LogLevel::Info,
+        counter: 7,
+        session_id: 42,
+        timestamp: 1234,
+    }
+}
+
+/// Encodes one message under [`info_header`] at `limit` with the
+/// arguments `args` writes; checks that `Encoded::len` is the frame length.
+pub(super) fn encode(limit: usize, args: impl FnOnce(&mut LogWriter<'_>)) -> (Frame, Encoded) {
+    let mut frame = Frame::new();
+    let mut w = LogWriter::begin(&mut frame, limit, &info_header());
+    args(&mut w);
+    let enc = w.finish();
+    assert_eq!(enc.len, frame.len(), "Encoded::len");
+    (frame, enc)
+}
 
 /// One decoded argument: its name (`None` without VARI) and value.
 #[derive(Clone, Debug, PartialEq)]

@@ -143,9 +143,12 @@ mod tests {
         (text, cut)
     }
 
+    /// (label, prefix bytes, end, pieces written, text kept, cut)
+    type Case<'a> = (&'a str, usize, usize, &'a [&'a str], &'a str, bool);
+
     #[test]
     fn writer_keeps_whole_characters_and_reports_the_cut() {
-        let cases: [(&str, usize, usize, &[&str], &str, bool); 8] = [
+        let cases: [Case<'_>; 8] = [
             ("fits", 0, 10, &["abc", "def"], "abcdef", false),
             ("exactly fits", 2, 8, &["abc", "def"], "abcdef", false),
             ("ascii cut", 0, 4, &["abc", "def"], "abcd", true),

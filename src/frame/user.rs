@@ -229,18 +229,23 @@ pub(crate) fn overflow(frame: &mut Frame, count: u32, app: AppId) {
 mod tests {
     use super::*;
 
+    /// A valid application ID.
     fn app(s: &str) -> AppId {
         AppId::new(s).unwrap()
     }
 
+    /// A valid context ID.
     fn ctx(s: &str) -> CtxId {
         CtxId::new(s).unwrap()
     }
 
+    /// One message writer, as a table entry.
+    type Write<'a> = &'a dyn Fn(&mut Frame);
+
     #[test]
     fn message_sizes_match_protocol_table() {
         let mut f = Frame::new();
-        let cases: [(&str, usize, &dyn Fn(&mut Frame)); 5] = [
+        let cases: [(&str, usize, Write<'_>); 5] = [
             ("register_app, empty desc", 20, &|f| {
                 register_app(f, app("A"), 1, "")
             }),
