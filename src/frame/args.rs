@@ -114,6 +114,15 @@ pub(crate) struct Encoded {
 /// also get an empty unit (length 0, no bytes, as libdlt writes a NULL
 /// unit).
 ///
+/// Truncation: every argument must leave the marker argument's room (42
+/// bytes) free behind it. A string that does not is cut as late as the
+/// limit allows and ends with [`TRUNCATION_MARKER`], even when its whole
+/// text still fits in front of the marker (no text lost then, but nothing
+/// could follow it); a scalar that does not is dropped and the marker
+/// follows as an unnamed string argument. Either way every later call is
+/// ignored and [`Encoded::truncated`] is set. NOAR is capped at 255, the
+/// marker included.
+///
 /// [`begin`]: LogWriter::begin
 /// [`finish`]: LogWriter::finish
 pub(crate) struct LogWriter<'a> {
