@@ -8,10 +8,12 @@
 
 mod control;
 mod error;
+mod frame;
 mod ids;
 pub mod ring;
 
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
+pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
 
 /// Placeholder so intra-doc links resolve until the macro lands.
