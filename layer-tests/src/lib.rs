@@ -1,1 +1,57 @@
-//! Shared harness for the integration tests: a private dlt-daemon and dlt-receive.
+//! Shared harness for the integration tests: a private `dlt-daemon` per
+//! test and a live `dlt-receive` to read back what arrived.
+//!
+//! # Overview
+//!
+//! * [`require_dlt_tools`]: run, skip (developer machine) or fail (CI) a
+//!   test that needs the daemon.
+//! * [`PrivateDaemon`]: a `dlt-daemon` in its own temp dir with its own
+//!   config (no UDP, TCP on `::1` only) and free port, killable and
+//!   restartable, stopped and cleaned up on drop.
+//! * [`Receiver`]: `dlt-receive -a` connected to that port, with bounded
+//!   waits for the lines a test expects.
+//! * [`DltLine`] / [`parse_line`]: the fields of one `dlt-receive -a` line.
+//!
+//! Every process is started by this crate, signalled only by its own pid,
+//! and dies with the thread that started it (`PR_SET_PDEATHSIG`).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::process::Command;
+//! use std::time::Duration;
+//! use layer_tests::{require_dlt_tools, speak_py, PrivateDaemon, Receiver};
+//!
+//! if !require_dlt_tools() {
+//!     return;
+//! }
+//! let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+//! let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
+//! let status = Command::new("python3")
+//!     .arg(speak_py())
+//!     .env("DLT_PIPE_DIR", daemon.dir())
+//!     .status()
+//!     .expect("run speak.py");
+//! assert!(status.success());
+//! let logs = receiver
+//!     .wait_for_count(|l| l.is_log_from("PYAP", "PYCT"), 3, Duration::from_secs(10))
+//!     .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
+//! assert_eq!(logs[0].tail(), "PYAP PYCT log info V 1 [Hello from speak.py]");
+//! ```
+
+#![deny(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod daemon;
+mod line;
+mod procfs;
+mod receiver;
+mod report;
+mod sys;
+mod tools;
+
+pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
+pub use line::{parse_line, DltLine};
+pub use procfs::is_child_process;
+pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
+pub use tools::{require_dlt_tools, shared_dir, speak_py};

@@ -1,0 +1,114 @@
+//! Read-only questions to `/proc` about processes we started.
+//!
+//! Used to decide readiness without side effects (no probe connection that
+//! the daemon would announce to its clients and apps) and to check that no
+//! child was left behind. Never signals or changes anything.
+
+use std::collections::HashSet;
+use std::fs;
+
+/// The socket inodes that process `pid` holds open (`socket:[N]` links in
+/// `/proc/<pid>/fd`). Empty when the process is gone or unreadable.
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| fs::read_link(entry.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// TCP state code for LISTEN in `/proc/net/tcp{,6}`.
+const TCP_LISTEN: &str = "0A";
+
+/// True when process `pid` itself holds a TCP socket listening on `port`
+/// (IPv4 or IPv6, any address).
+///
+/// A listening socket completes handshakes in the kernel, so this is the
+/// same as "the port accepts a TCP connection", and it proves the listener
+/// is `pid` and not another process that happens to own the port.
+pub(crate) fn listens_on(pid: u32, port: u16) -> bool {
+    let inodes = socket_inodes(pid);
+    if inodes.is_empty() {
+        return false;
+    }
+    let wanted_port = format!("{port:04X}");
+    ["tcp6", "tcp"].iter().any(|table| {
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            return false;
+        };
+        text.lines().skip(1).any(|row| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) = (cols.get(1), cols.get(3), cols.get(9))
+            else {
+                return false;
+            };
+            let local_port = local.rsplit(':').next().unwrap_or_default();
+            *state == TCP_LISTEN
+                && local_port.eq_ignore_ascii_case(&wanted_port)
+                && inode.parse().is_ok_and(|n: u64| inodes.contains(&n))
+        })
+    })
+}
+
+/// True when `pid` is a live or zombie child of this process, read from
+/// `/proc/<pid>/stat` (parent pid field).
+///
+/// After a child has been reaped this returns false even if the pid has
+/// been reused, unless it was reused by another child of ours.
+pub fn is_child_process(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses,
+    // so split after the last ')'.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let _state = fields.next();
+    fields
+        .next()
+        .and_then(|ppid| ppid.parse::<u32>().ok())
+        .is_some_and(|ppid| ppid == std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::process::Command;
+
+    #[test]
+    fn listens_on_sees_our_own_listener_and_not_a_closed_port() {
+        let listener = TcpListener::bind("[::1]:0").expect("bind [::1]:0");
+        let port = listener.local_addr().expect("local addr").port();
+        assert!(
+            listens_on(std::process::id(), port),
+            "own listener on {port}"
+        );
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port), "closed port {port}");
+    }
+
+    #[test]
+    fn is_child_process_tracks_spawn_and_reap() {
+        let mut child = Command::new("sleep").arg("5").spawn().expect("spawn sleep");
+        let pid = child.id();
+        assert!(is_child_process(pid), "running child");
+        child.kill().expect("kill sleep");
+        child.wait().expect("reap sleep");
+        assert!(!is_child_process(pid), "reaped child");
+        assert!(!is_child_process(1), "init is not our child");
+    }
+}

@@ -1,0 +1,169 @@
+//! Finding the external tools and shared files the daemon tests need.
+//!
+//! Decides whether a daemon test runs, skips (developer machine without
+//! dlt-daemon) or fails (CI without dlt-daemon); never starts anything.
+
+use std::env;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The programs a daemon test runs: the daemon and the reader.
+const REQUIRED_TOOLS: [&str; 2] = ["dlt-daemon", "dlt-receive"];
+
+/// The hint printed when the tools are missing.
+const INSTALL_HINT: &str = "install it with: sudo apt-get install -y dlt-daemon dlt-tools";
+
+/// Checks that `dlt-daemon` and `dlt-receive` are on `PATH`.
+///
+/// Call it first in every test that needs the real daemon and return early
+/// when it says `false`:
+///
+/// ```no_run
+/// if !layer_tests::require_dlt_tools() {
+///     return;
+/// }
+/// ```
+///
+/// On a developer machine without the tools it prints
+/// `skipping: dlt-daemon not installed; install it with: sudo apt-get install -y dlt-daemon dlt-tools`
+/// to stderr and returns `false`.
+///
+/// # Panics
+///
+/// When a tool is missing and the environment variable `CI` is `true` (or
+/// `1`): daemon tests must fail in CI, never skip.
+pub fn require_dlt_tools() -> bool {
+    let path = env::var_os("PATH");
+    let ci = env::var("CI").ok();
+    match check_tools(path.as_deref(), ci.as_deref()) {
+        Ok(()) => true,
+        Err(Missing { ci: true, tools }) => panic!(
+            "CI=true but {} not found on PATH; daemon tests must not be skipped in CI. \
+             Run scripts/install-deps.sh first, or {INSTALL_HINT}",
+            tools.join(" and ")
+        ),
+        Err(Missing { ci: false, .. }) => {
+            eprintln!("skipping: dlt-daemon not installed; {INSTALL_HINT}");
+            false
+        }
+    }
+}
+
+/// What [`check_tools`] found missing, and whether we are in CI.
+#[derive(Debug, PartialEq, Eq)]
+struct Missing {
+    ci: bool,
+    tools: Vec<&'static str>,
+}
+
+/// The decision behind [`require_dlt_tools`], on explicit `PATH` and `CI`
+/// values so that it can be tested without touching the process
+/// environment.
+fn check_tools(path: Option<&OsStr>, ci: Option<&str>) -> Result<(), Missing> {
+    let tools: Vec<&'static str> = REQUIRED_TOOLS
+        .into_iter()
+        .filter(|tool| find_in_path(tool, path).is_none())
+        .collect();
+    if tools.is_empty() {
+        return Ok(());
+    }
+    let ci = ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    Err(Missing { ci, tools })
+}
+
+/// The first executable regular file called `name` in the directories of
+/// `path` (a `PATH`-style list).
+fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
+    env::split_paths(path?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// True for a regular file with any execute bit set.
+fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The project's `shared/` directory, which sits beside the repository
+/// (`<repo>/../shared`) both in the team's checkouts and in CI.
+///
+/// Holds `dlt/speak.py` (a stdlib Python client of the daemon protocol) and
+/// `dlt/vectors/` (golden byte vectors written by C libdlt).
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+/// `shared/dlt/speak.py`: logs three messages as app `PYAP`, context `PYCT`
+/// into the daemon whose pipe dir is in `DLT_PIPE_DIR`.
+pub fn speak_py() -> PathBuf {
+    shared_dir().join("dlt/speak.py")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::fs;
+
+    /// A directory with fake executables (and one non-executable file).
+    fn fake_bin(names: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in names {
+            let file = dir.path().join(name);
+            fs::write(&file, "#!/bin/sh\n").expect("write fake tool");
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let plain = dir.path().join("dlt-receive-not-executable");
+        fs::write(plain, "").expect("write plain file");
+        dir
+    }
+
+    fn path_of(dir: &tempfile::TempDir) -> OsString {
+        dir.path().as_os_str().to_owned()
+    }
+
+    #[test]
+    fn both_tools_present_is_ok_in_and_out_of_ci() {
+        let bin = fake_bin(&["dlt-daemon", "dlt-receive"]);
+        let path = path_of(&bin);
+        assert_eq!(check_tools(Some(&path), None), Ok(()));
+        assert_eq!(check_tools(Some(&path), Some("true")), Ok(()));
+    }
+
+    #[test]
+    fn missing_tool_outside_ci_is_a_skip() {
+        let bin = fake_bin(&["dlt-daemon"]);
+        let path = path_of(&bin);
+        let missing = check_tools(Some(&path), Some("false")).expect_err("receiver missing");
+        assert_eq!(
+            missing,
+            Missing {
+                ci: false,
+                tools: vec!["dlt-receive"]
+            }
+        );
+    }
+
+    #[test]
+    fn missing_tool_in_ci_is_flagged_for_a_panic() {
+        let bin = fake_bin(&[]);
+        let path = path_of(&bin);
+        for ci in ["true", "TRUE", "1"] {
+            let missing = check_tools(Some(&path), Some(ci)).expect_err("tools missing");
+            assert!(missing.ci, "CI={ci} must count as CI");
+            assert_eq!(missing.tools, vec!["dlt-daemon", "dlt-receive"]);
+        }
+        assert_eq!(check_tools(None, Some("true")).map_err(|m| m.ci), Err(true));
+    }
+
+    #[test]
+    fn non_executable_files_do_not_count() {
+        let bin = fake_bin(&[]);
+        assert_eq!(
+            find_in_path("dlt-receive-not-executable", Some(&path_of(&bin))),
+            None
+        );
+    }
+}
