@@ -1,23 +1,135 @@
-//! taktora-log: `tracing` into the AUTOSAR DLT daemon, without libdlt.
+//! `tracing` into the AUTOSAR DLT daemon, without libdlt.
 //!
-//! (Crate documentation is completed as the modules land.)
+//! taktora-log is a [`tracing_subscriber::Layer`] that sends every event to
+//! COVESA's `dlt-daemon` as a DLT verbose LOG message, with your
+//! application ID, a context ID chosen by the event's target, and the
+//! level mapped from `tracing`'s. `log` records arrive the same way through
+//! `tracing_log::LogTracer`. It speaks the daemon's own user protocol over
+//! its FIFO, so DLT Viewer, `dlt-receive` and `dlt-control` see it like any
+//! libdlt application.
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! # fn main() -> Result<(), taktora_log::InitError> {
+//! let (layer, _guard) = taktora_log::DltLayer::builder("NAV")
+//!     .with_app_description("Navigation")
+//!     .with_context("nav::route", "ROUT", "Route planning")
+//!     .build()?;
+//! let levels = layer.levels();
+//! tracing_subscriber::registry().with(layer.with_filter(levels)).init();
+//!
+//! tracing::info!(target: "nav::route", km = 12.5, "route computed");
+//! taktora_log::fatal!(code = 7u32, "map database corrupt");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Architecture
+//!
+//! Data flows one way: event → [`DltLayer`] → frame (encoded on the
+//! stack) → bounded channel → background flusher thread → the daemon's
+//! FIFO, or the offline ring while the daemon is away. The flusher is the
+//! only thread that does I/O. The one backward path, log levels set from
+//! the DLT side, is data: the flusher reads them from the application's
+//! own FIFO into atomics that the layer's filter reads.
+//!
+//! # Guarantees
+//!
+//! - **REQ_0812** Logging never blocks: the calling thread encodes and
+//!   does one non-blocking push; it never waits on the daemon.
+//! - **REQ_0813** ERROR and FATAL records never allocate on the calling
+//!   thread: frames are fixed-size stack buffers and the channel's storage
+//!   is reserved at build time.
+//! - **REQ_0814** While the daemon is away, records wait in a bounded ring
+//!   allocated once at build time, and drain in FIFO order on reconnect.
+//! - **REQ_0815** When the channel or the ring is full, the oldest record
+//!   is dropped and counted; the next write opportunity leads with exactly
+//!   one `taktora.log.dropped count=N first_dropped_at=...` record on the
+//!   reserved context `TLOG`.
+//!
+//! Counters for every outcome are in [`Stats`], from
+//! [`FlushGuard::stats`] or [`DltLayer::stats`].
 
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, deny(rustdoc::broken_intra_doc_links))]
 #![doc(test(attr(deny(warnings))))]
 
+mod builder;
+mod channel;
+mod console;
+mod contexts;
 mod control;
 mod error;
 mod frame;
+mod guard;
 mod ids;
-pub mod ring;
+mod init;
+mod layer;
+mod ring;
+mod stats;
+mod sys;
+mod transport;
 
+pub use builder::{
+    DltLayerBuilder, DEFAULT_APP_DESCRIPTION, DEFAULT_CHANNEL_CAPACITY,
+    DEFAULT_CONTEXT_DESCRIPTION, DEFAULT_CONTEXT_ID, DEFAULT_ECU_ID, DEFAULT_PIPE_DIR,
+    DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_DESCRIPTION_LEN,
+};
+pub use channel::flusher::HOUSEKEEPING_INTERVAL;
+pub use console::CONSOLE_DEFAULT_LEVEL;
+pub use contexts::DIAGNOSTIC_CONTEXT;
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
 pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
+pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
+pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
+pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use ring::{OfflineRing, PushOutcome, RecordTooLarge, DEFAULT_RING_CAPACITY};
+pub use stats::Stats;
 
-/// Placeholder so intra-doc links resolve until the macro lands.
+#[doc(hidden)]
+pub mod __private {
+    pub use tracing;
+}
+
+/// Logs a DLT **FATAL** message: takes the same arguments as
+/// [`tracing::error!`] and arrives in DLT as `log fatal`.
+///
+/// `tracing` has no FATAL level, so this emits an ERROR event carrying the
+/// marker field [`FATAL_FIELD`], which [`DltLayer`] turns into DLT's FATAL
+/// and does not send as an argument. Other layers see an ERROR event.
+///
+/// # Examples
+///
+/// ```
+/// taktora_log::fatal!("brake pressure sensor lost");
+/// taktora_log::fatal!(target: "chassis::brake", sensor = 3u8, "lost {}", "sensor");
+/// ```
 #[macro_export]
 macro_rules! fatal {
-    ($($arg:tt)*) => {};
+    (name: $name:expr, target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(name: $name, target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+    };
+    (name: $name:expr, target: $target:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(name: $name, target: $target, taktora_log.fatal = true, $($arg)+)
+    };
+    (name: $name:expr, parent: $parent:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(name: $name, parent: $parent, taktora_log.fatal = true, $($arg)+)
+    };
+    (name: $name:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(name: $name, taktora_log.fatal = true, $($arg)+)
+    };
+    (target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+    };
+    (target: $target:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(target: $target, taktora_log.fatal = true, $($arg)+)
+    };
+    (parent: $parent:expr, $($arg:tt)+) => {
+        $crate::__private::tracing::error!(parent: $parent, taktora_log.fatal = true, $($arg)+)
+    };
+    ($($arg:tt)+) => {
+        $crate::__private::tracing::error!(taktora_log.fatal = true, $($arg)+)
+    };
 }

@@ -19,7 +19,7 @@ use std::iter::FusedIterator;
 /// header + 26 bytes of DLT headers + libdlt's 1390-byte payload buffer,
 /// PROTOCOL.md §10.5), so every encoded frame fits. The frame module is
 /// written in parallel; the two constants are to be linked when merging.
-pub const MAX_RECORD_LEN: usize = 1424;
+pub(crate) const MAX_RECORD_LEN: usize = crate::frame::FRAME_CAP;
 
 // Record lengths are stored as `u16`; make sure every valid length fits.
 const _: () = assert!(MAX_RECORD_LEN <= u16::MAX as usize);

@@ -12,6 +12,7 @@
 
 mod args;
 mod header;
+pub(crate) mod summary;
 mod text;
 pub(crate) mod user;
 

@@ -1,0 +1,561 @@
+//! [`DltLayerBuilder`]: validates the configuration and wires the pipeline
+//! together (context table, application FIFO, channel, flusher thread,
+//! layer, guard). The only module that knows every other one.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::channel::{self, flusher};
+use crate::contexts::{Context, ContextTable, DIAGNOSTIC_CONTEXT, DIAGNOSTIC_DESCRIPTION};
+use crate::error::{InitError, InitErrorKind};
+use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
+use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
+use crate::ids::{AppId, CtxId, EcuId, LogLevel};
+use crate::layer::DltLayer;
+use crate::ring::DEFAULT_RING_CAPACITY;
+use crate::stats::Counters;
+use crate::transport::AppFifo;
+
+/// Default application description.
+pub const DEFAULT_APP_DESCRIPTION: &str = "";
+/// Default context ID, used for every target no mapping matches.
+pub const DEFAULT_CONTEXT_ID: &str = "DFLT";
+/// Default description of the default context.
+pub const DEFAULT_CONTEXT_DESCRIPTION: &str = "default context";
+/// Default ECU ID: libdlt's. The daemon replaces exactly this value with
+/// its own configured `ECUId`.
+pub const DEFAULT_ECU_ID: &str = "ECU1";
+/// Where the daemon's FIFO is looked for when `$DLT_PIPE_DIR` is not set
+/// (libdlt's default).
+pub const DEFAULT_PIPE_DIR: &str = "/tmp";
+/// Default capacity of the channel between the layer and the flusher, in
+/// records. Its storage, reserved at build time, costs
+/// `capacity × (FRAME_CAP + 8)` bytes: about 1.4 MiB by default.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
+/// First delay before reconnecting to an absent daemon; doubles on every
+/// failed attempt up to [`DEFAULT_RECONNECT_MAX`].
+pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(50);
+/// Longest delay between reconnection attempts (libdlt retries about
+/// every second).
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(1);
+/// Longest description the daemon stores (`DLT_USER_MAX_DESCRIPTION`
+/// handling in dlt-daemon 2.18.8 caps it at 256 bytes).
+pub const MAX_DESCRIPTION_LEN: usize = 256;
+
+/// One target-prefix mapping, as given (validated in `build`).
+#[derive(Debug, Clone)]
+struct Mapping {
+    prefix: String,
+    id: String,
+    description: String,
+}
+
+/// Configures and builds a [`DltLayer`] and its [`FlushGuard`].
+///
+/// Setters take plain strings and never fail; [`build`](Self::build)
+/// validates everything at once and says which value is wrong.
+///
+/// # Default values
+///
+/// | setting | default |
+/// |---|---|
+/// | application description | [`DEFAULT_APP_DESCRIPTION`] (empty) |
+/// | default context | [`DEFAULT_CONTEXT_ID`] `DFLT`, [`DEFAULT_CONTEXT_DESCRIPTION`] |
+/// | target mappings | none |
+/// | ECU ID | [`DEFAULT_ECU_ID`] `ECU1` (the daemon substitutes its own) |
+/// | pipe directory | `$DLT_PIPE_DIR`, else [`DEFAULT_PIPE_DIR`] `/tmp` |
+/// | initial level | INFO until the daemon says otherwise, as libdlt |
+/// | channel capacity | [`DEFAULT_CHANNEL_CAPACITY`] records |
+/// | offline ring capacity | [`DEFAULT_RING_CAPACITY`](crate::DEFAULT_RING_CAPACITY) records |
+/// | largest frame | [`FRAME_CAP`] bytes |
+/// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
+/// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) |
+///
+/// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
+/// registered too; it carries the logger's own drop reports.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn main() -> Result<(), taktora_log::InitError> {
+/// let (layer, guard) = taktora_log::DltLayer::builder("NAV")
+///     .with_app_description("Navigation")
+///     .with_context("nav::route", "ROUT", "Route planning")
+///     .with_context("hyper", "HTTP", "HTTP client")
+///     .build()?;
+/// # drop((layer, guard));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct DltLayerBuilder {
+    app: String,
+    app_description: String,
+    default_context: (String, String),
+    mappings: Vec<Mapping>,
+    ecu: String,
+    pipe_dir: Option<PathBuf>,
+    initial_level: Option<LogLevel>,
+    channel_capacity: usize,
+    ring_capacity: usize,
+    max_frame: usize,
+    reconnect_initial: Duration,
+    reconnect_max: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl DltLayer {
+    /// Starts configuring a layer for the application `app_id` (1–4
+    /// printable ASCII characters, checked by
+    /// [`build`](DltLayerBuilder::build)).
+    pub fn builder(app_id: &str) -> DltLayerBuilder {
+        DltLayerBuilder {
+            app: app_id.into(),
+            app_description: DEFAULT_APP_DESCRIPTION.into(),
+            default_context: (
+                DEFAULT_CONTEXT_ID.into(),
+                DEFAULT_CONTEXT_DESCRIPTION.into(),
+            ),
+            mappings: Vec::new(),
+            ecu: DEFAULT_ECU_ID.into(),
+            pipe_dir: None,
+            initial_level: None,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            ring_capacity: DEFAULT_RING_CAPACITY,
+            max_frame: FRAME_CAP,
+            reconnect_initial: DEFAULT_RECONNECT_INITIAL,
+            reconnect_max: DEFAULT_RECONNECT_MAX,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl DltLayerBuilder {
+    /// Sets the application description the daemon lists (at most 256
+    /// bytes). Defaults to empty.
+    pub fn with_app_description(self, description: &str) -> Self {
+        Self {
+            app_description: description.into(),
+            ..self
+        }
+    }
+
+    /// Sets the context used for targets no mapping matches. Defaults to
+    /// `DFLT`, "default context".
+    pub fn with_default_context(self, ctx_id: &str, description: &str) -> Self {
+        Self {
+            default_context: (ctx_id.into(), description.into()),
+            ..self
+        }
+    }
+
+    /// Maps events whose target starts with `prefix` (at a `::` or `.`
+    /// boundary, or the whole target) to the context `ctx_id`. The longest
+    /// matching prefix wins. `log` records map by their target too.
+    /// Defaults to no mappings.
+    pub fn with_context(mut self, prefix: &str, ctx_id: &str, description: &str) -> Self {
+        self.mappings.push(Mapping {
+            prefix: prefix.into(),
+            id: ctx_id.into(),
+            description: description.into(),
+        });
+        self
+    }
+
+    /// Sets the ECU ID written into every message. Defaults to `ECU1`,
+    /// which the daemon replaces with its own configured ECU ID.
+    pub fn with_ecu_id(self, ecu_id: &str) -> Self {
+        Self {
+            ecu: ecu_id.into(),
+            ..self
+        }
+    }
+
+    /// Sets the directory holding the daemon's FIFO `dlt` (the daemon's
+    /// `-t` option). Defaults to `$DLT_PIPE_DIR`, else `/tmp`.
+    pub fn with_pipe_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Self {
+            pipe_dir: Some(dir.into()),
+            ..self
+        }
+    }
+
+    /// Registers every context with this level instead of letting the
+    /// daemon assign its default (the daemon can still change it later).
+    /// Defaults to INFO until the daemon answers, as libdlt does.
+    pub fn with_initial_level(self, level: LogLevel) -> Self {
+        Self {
+            initial_level: Some(level),
+            ..self
+        }
+    }
+
+    /// Sets how many records the channel to the flusher holds (at least
+    /// 1). When it is full, the oldest queued record is dropped and
+    /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
+    pub fn with_channel_capacity(self, records: usize) -> Self {
+        Self {
+            channel_capacity: records,
+            ..self
+        }
+    }
+
+    /// Sets how many records the offline ring keeps while the daemon is
+    /// away (at least 1). Defaults to
+    /// [`DEFAULT_RING_CAPACITY`](crate::DEFAULT_RING_CAPACITY).
+    pub fn with_ring_capacity(self, records: usize) -> Self {
+        Self {
+            ring_capacity: records,
+            ..self
+        }
+    }
+
+    /// Sets the largest frame in bytes, user header included, from
+    /// [`MIN_FRAME_LIMIT`](crate::MIN_FRAME_LIMIT) to [`FRAME_CAP`]. Longer
+    /// messages are truncated with a visible marker. Defaults to
+    /// [`FRAME_CAP`].
+    pub fn with_max_frame(self, bytes: usize) -> Self {
+        Self {
+            max_frame: bytes,
+            ..self
+        }
+    }
+
+    /// Sets the reconnect backoff: the first delay, doubling up to `max`.
+    /// Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
+    /// [`DEFAULT_RECONNECT_MAX`].
+    pub fn with_reconnect_backoff(self, initial: Duration, max: Duration) -> Self {
+        Self {
+            reconnect_initial: initial,
+            reconnect_max: max,
+            ..self
+        }
+    }
+
+    /// Sets how long dropping the guard waits for buffered records.
+    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT).
+    pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
+        Self {
+            shutdown_timeout: timeout,
+            ..self
+        }
+    }
+
+    /// Validates the configuration, creates the application FIFO, starts
+    /// the flusher thread and returns the layer with its guard.
+    ///
+    /// No daemon is needed: without one, records wait in the offline ring
+    /// and the flusher keeps trying to connect.
+    ///
+    /// # Errors
+    ///
+    /// - [`InitErrorKind::InvalidId`]: an application, context or ECU ID
+    ///   is not 1–4 printable ASCII characters.
+    /// - [`InitErrorKind::InvalidConfig`]: a description over 256 bytes, a
+    ///   duplicate context ID or prefix, a mapping with an empty prefix,
+    ///   the reserved context `TLOG`, a capacity of 0, a frame size out
+    ///   of range, or a zero or inverted backoff.
+    /// - [`InitErrorKind::Io`]: the application FIFO could not be created
+    ///   in `<pipe dir>/dltpipes`, or the thread could not be spawned.
+    pub fn build(self) -> Result<(DltLayer, FlushGuard), InitError> {
+        let (layer, starter) = self.prepare()?;
+        Ok((layer, starter.start()?))
+    }
+
+    /// Validates and wires everything but does not start the flusher.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), except for spawning the thread.
+    pub(crate) fn prepare(self) -> Result<(DltLayer, Starter), InitError> {
+        let app = AppId::new(&self.app)
+            .map_err(|e| InitError::id(format!("application ID {:?}", self.app), e))?;
+        let ecu = EcuId::new(&self.ecu)
+            .map_err(|e| InitError::id(format!("ECU ID {:?}", self.ecu), e))?;
+        check_description("application", &self.app_description)?;
+        let level = self.initial_level.unwrap_or(LogLevel::Info);
+        let register_level = self.initial_level.map(|l| l as i8);
+        let make = |prefix: &str, id: CtxId, desc: &str| {
+            Context::new(prefix.into(), id, desc.into(), level, register_level)
+        };
+
+        let (def_id, def_desc) = &self.default_context;
+        let default_id = ctx_id(def_id)?;
+        check_description("default context", def_desc)?;
+        let mut seen_ids = vec![default_id];
+        if default_id == DIAGNOSTIC_CONTEXT {
+            return Err(reserved());
+        }
+        let mut mapped = Vec::with_capacity(self.mappings.len());
+        let mut seen_prefixes: Vec<&str> = Vec::new();
+        for m in &self.mappings {
+            let id = ctx_id(&m.id)?;
+            if id == DIAGNOSTIC_CONTEXT {
+                return Err(reserved());
+            }
+            check_description("context", &m.description)?;
+            if m.prefix.is_empty() {
+                return Err(config(format!(
+                    "context {:?} has an empty target prefix; use with_default_context for the fallback",
+                    m.id
+                )));
+            }
+            if seen_prefixes.contains(&m.prefix.as_str()) {
+                return Err(config(format!(
+                    "target prefix {:?} is mapped twice",
+                    m.prefix
+                )));
+            }
+            if seen_ids.contains(&id) {
+                return Err(config(format!("context ID {:?} is used twice", m.id)));
+            }
+            seen_prefixes.push(&m.prefix);
+            seen_ids.push(id);
+            mapped.push(make(&m.prefix, id, &m.description));
+        }
+        if self.channel_capacity == 0 {
+            return Err(config("the channel capacity must be at least 1"));
+        }
+        if self.ring_capacity == 0 {
+            return Err(config("the ring capacity must be at least 1"));
+        }
+        if !(MIN_FRAME_LIMIT..=FRAME_CAP).contains(&self.max_frame) {
+            return Err(config(format!(
+                "the largest frame must be {MIN_FRAME_LIMIT} to {FRAME_CAP} bytes, not {}",
+                self.max_frame
+            )));
+        }
+        if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
+            return Err(config(format!(
+                "the reconnect backoff must start above 0 and not exceed its maximum ({:?} to {:?})",
+                self.reconnect_initial, self.reconnect_max
+            )));
+        }
+
+        let contexts = Arc::new(ContextTable::new(
+            make("", default_id, def_desc),
+            // The diagnostic context always passes WARN: drop reports
+            // must not be filtered away by a default level.
+            Context::new(
+                String::new(),
+                DIAGNOSTIC_CONTEXT,
+                DIAGNOSTIC_DESCRIPTION.into(),
+                level.max(LogLevel::Warn),
+                register_level,
+            ),
+            mapped,
+        ));
+        let dir = self.pipe_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("DLT_PIPE_DIR")
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from(DEFAULT_PIPE_DIR), PathBuf::from)
+        });
+        let app_fifo = AppFifo::create(&dir, std::process::id()).map_err(|e| {
+            InitError::io(
+                format!(
+                    "creating the application FIFO in {}",
+                    dir.join("dltpipes").display()
+                ),
+                e,
+            )
+        })?;
+        let counters = Arc::new(Counters::new());
+        let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
+        let layer = DltLayer::new(
+            producer,
+            contexts.clone(),
+            counters.clone(),
+            app,
+            ecu,
+            self.max_frame,
+        );
+        let starter = Starter {
+            cfg: flusher::Config {
+                dir,
+                app,
+                app_description: self.app_description,
+                ecu,
+                contexts,
+                ring_capacity: self.ring_capacity,
+                reconnect_initial: self.reconnect_initial,
+                reconnect_max: self.reconnect_max,
+            },
+            app_fifo,
+            ends,
+            ctl,
+            counters,
+            shutdown_timeout: self.shutdown_timeout,
+        };
+        Ok((layer, starter))
+    }
+}
+
+/// A validated, wired pipeline whose flusher thread has not started yet:
+/// nothing has talked to the daemon. Records logged through the layer
+/// meanwhile wait in the channel.
+#[derive(Debug)]
+pub(crate) struct Starter {
+    cfg: flusher::Config,
+    app_fifo: AppFifo,
+    ends: channel::FlusherEnds,
+    ctl: channel::ControlHandle,
+    counters: Arc<Counters>,
+    shutdown_timeout: Duration,
+}
+
+impl Starter {
+    /// Starts the flusher thread.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::Io`] when the thread cannot be spawned.
+    pub(crate) fn start(self) -> Result<FlushGuard, InitError> {
+        let alive = self.ends.alive.clone();
+        let handle = flusher::spawn(self.cfg, self.app_fifo, self.ends, self.counters.clone())
+            .map_err(|e| {
+                alive.store(false, std::sync::atomic::Ordering::Release);
+                InitError::io("spawning the flusher thread", e)
+            })?;
+        Ok(FlushGuard::new(
+            self.ctl,
+            handle,
+            self.counters,
+            self.shutdown_timeout,
+        ))
+    }
+}
+
+fn ctx_id(s: &str) -> Result<CtxId, InitError> {
+    CtxId::new(s).map_err(|e| InitError::id(format!("context ID {s:?}"), e))
+}
+
+fn config(msg: impl Into<String>) -> InitError {
+    InitError::new(InitErrorKind::InvalidConfig, msg)
+}
+
+fn reserved() -> InitError {
+    config(format!(
+        "context ID {DIAGNOSTIC_CONTEXT} is reserved for the logger's own diagnostics"
+    ))
+}
+
+fn check_description(what: &str, d: &str) -> Result<(), InitError> {
+    if d.len() > MAX_DESCRIPTION_LEN {
+        return Err(config(format!(
+            "the {what} description is {} bytes; DLT allows at most {MAX_DESCRIPTION_LEN}",
+            d.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: DltLayerBuilder) -> InitError {
+        match b.build() {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn bad_configuration_is_a_clear_error_not_a_panic() {
+        let dir = std::env::temp_dir();
+        let b = || DltLayer::builder("APP").with_pipe_dir(&dir);
+        let cases: Vec<(DltLayerBuilder, InitErrorKind, &str)> = vec![
+            (
+                DltLayer::builder("TOOLONG"),
+                InitErrorKind::InvalidId,
+                "application ID \"TOOLONG\"",
+            ),
+            (
+                DltLayer::builder(""),
+                InitErrorKind::InvalidId,
+                "application ID \"\"",
+            ),
+            (b().with_ecu_id("E C"), InitErrorKind::InvalidId, "ECU ID"),
+            (
+                b().with_context("a", "BAD!!", "x"),
+                InitErrorKind::InvalidId,
+                "context ID \"BAD!!\"",
+            ),
+            (
+                b().with_context("a", "TLOG", "x"),
+                InitErrorKind::InvalidConfig,
+                "reserved",
+            ),
+            (
+                b().with_default_context("TLOG", "x"),
+                InitErrorKind::InvalidConfig,
+                "reserved",
+            ),
+            (
+                b().with_context("", "X", "x"),
+                InitErrorKind::InvalidConfig,
+                "empty target prefix",
+            ),
+            (
+                b().with_context("a", "X", "x").with_context("a", "Y", "y"),
+                InitErrorKind::InvalidConfig,
+                "mapped twice",
+            ),
+            (
+                b().with_context("a", "X", "x").with_context("b", "X", "y"),
+                InitErrorKind::InvalidConfig,
+                "used twice",
+            ),
+            (
+                b().with_context("a", "DFLT", "x"),
+                InitErrorKind::InvalidConfig,
+                "used twice",
+            ),
+            (
+                b().with_channel_capacity(0),
+                InitErrorKind::InvalidConfig,
+                "channel capacity",
+            ),
+            (
+                b().with_ring_capacity(0),
+                InitErrorKind::InvalidConfig,
+                "ring capacity",
+            ),
+            (
+                b().with_max_frame(FRAME_CAP + 1),
+                InitErrorKind::InvalidConfig,
+                "largest frame",
+            ),
+            (
+                b().with_max_frame(0),
+                InitErrorKind::InvalidConfig,
+                "largest frame",
+            ),
+            (
+                b().with_app_description(&"x".repeat(257)),
+                InitErrorKind::InvalidConfig,
+                "257 bytes",
+            ),
+            (
+                b().with_reconnect_backoff(Duration::ZERO, Duration::ZERO),
+                InitErrorKind::InvalidConfig,
+                "backoff",
+            ),
+            (
+                DltLayer::builder("APP").with_pipe_dir("/nonexistent/taktora"),
+                InitErrorKind::Io,
+                "creating the application FIFO in /nonexistent/taktora/dltpipes",
+            ),
+        ];
+        for (builder, kind, needle) in cases {
+            let e = err(builder);
+            assert_eq!(e.kind(), kind, "{e}");
+            assert!(
+                e.to_string().contains(needle),
+                "{e:?} should mention {needle:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,736 @@
+//! The background flusher: the one thread that does I/O to the daemon.
+//!
+//! It moves records from the channel into the offline ring and writes the
+//! ring's front to the daemon's FIFO in batches of whole records of at most
+//! `PIPE_BUF` bytes (one atomic write each). A record leaves the ring only
+//! once the write that carried it succeeded, so every failure leaves the
+//! unwritten records in place and in order (REQ_0814, TEST_0814).
+//!
+//! States: `Up` (connected; possibly still re-registering or congested)
+//! and `Down` (reconnecting with bounded exponential backoff). After every
+//! (re)connect it writes, in this order and from this one thread, so
+//! nothing can come in between: REGISTER_APPLICATION, every
+//! REGISTER_CONTEXT, then, if records were lost since the last report, one
+//! OVERFLOW message and one `taktora.log.dropped` summary record, then the
+//! ring in FIFO order, then live records (REQ_0815).
+
+use std::io::IoSlice;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arrayvec::ArrayVec;
+
+use super::{Control, FlusherEnds, Msg};
+use crate::contexts::{ContextTable, DIAGNOSTIC_INDEX};
+use crate::control::{ControlMsg, ControlParser};
+use crate::frame::{self, Frame, FRAME_CAP};
+use crate::ids::{AppId, EcuId, LogLevel};
+use crate::ring::{OfflineRing, PushOutcome};
+use crate::stats::Counters;
+use crate::sys;
+use crate::transport::{AppFifo, DaemonFifo, OpenError, SendError, PIPE_BUF};
+
+/// Name of the flusher thread.
+pub(crate) const THREAD_NAME: &str = "taktora-log-flusher";
+
+/// How often the flusher reads the application FIFO (log levels from the
+/// daemon) and checks whether the daemon was restarted while we were idle.
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
+
+/// After it handled records, the flusher polls the channel every
+/// `HOT_POLL` for `HOT_ROUNDS` rounds before it blocks in `recv`, so that
+/// producers under steady load find it awake and never pay for waking it.
+const HOT_POLL: Duration = Duration::from_millis(1);
+const HOT_ROUNDS: u32 = 20;
+
+/// Longest wait for the FIFO to become writable before the flusher looks
+/// at its control channel again.
+const CONGESTED_POLL: Duration = Duration::from_millis(10);
+
+/// Most records one write can carry: the smallest LOG frame is 42 bytes,
+/// so a `PIPE_BUF` write holds fewer than 100.
+const MAX_BATCH: usize = 128;
+
+/// Recent writes remembered to bound the records lost in a dead daemon's
+/// FIFO: enough to cover a 1 MiB pipe of smallest writes.
+const RECENT_WRITES: usize = 1024;
+
+/// Everything the flusher needs from the builder.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) dir: PathBuf,
+    pub(crate) app: AppId,
+    pub(crate) app_description: String,
+    pub(crate) ecu: EcuId,
+    pub(crate) contexts: Arc<ContextTable>,
+    pub(crate) ring_capacity: usize,
+    pub(crate) reconnect_initial: Duration,
+    pub(crate) reconnect_max: Duration,
+}
+
+/// Starts the flusher thread. `app_fifo` was created by the builder, so
+/// that a failure to create it is reported from `build`.
+///
+/// # Errors
+///
+/// The OS error when the thread cannot be spawned.
+pub(crate) fn spawn(
+    cfg: Config,
+    app_fifo: AppFifo,
+    ends: FlusherEnds,
+    counters: Arc<Counters>,
+) -> std::io::Result<JoinHandle<()>> {
+    let ring = OfflineRing::with_capacity(cfg.ring_capacity);
+    std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(move || {
+            super::mark_thread_as_logger();
+            // Without this a write to a FIFO whose daemon died could kill
+            // the process with SIGPIPE; failure is not expected and, if it
+            // happens, the process's own disposition applies (Rust
+            // programs ignore SIGPIPE by default).
+            let _ = sys::block_sigpipe_on_this_thread();
+            let alive = ends.alive.clone();
+            Flusher::new(cfg, app_fifo, ends, counters, ring).run();
+            alive.store(false, Ordering::Release);
+        })
+}
+
+/// The connection state.
+#[derive(Debug)]
+enum Conn {
+    /// Connected. `registered` counts the registration messages written
+    /// so far; records are written only once all are.
+    Up {
+        fifo: DaemonFifo,
+        registered: usize,
+        congested: bool,
+    },
+    /// Not connected; the next attempt is due at `retry_at`.
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+    },
+}
+
+/// How a write attempt ended.
+enum Sent {
+    Ok,
+    Blocked,
+    Lost,
+}
+
+struct Flusher {
+    cfg: Config,
+    app_fifo: AppFifo,
+    ends: FlusherEnds,
+    counters: Arc<Counters>,
+    ring: OfflineRing,
+    conn: Conn,
+    parser: ControlParser,
+    pid: i32,
+    /// Registration messages, written after every connect.
+    registration: Vec<Frame>,
+    /// Drops committed as reported (see `DropLedger`).
+    reported: u64,
+    /// Records that may have died in a dead daemon's FIFO, not yet
+    /// reported in a summary.
+    unconfirmed: u64,
+    recent: RecentWrites,
+    flushes: Vec<(u64, Instant, flume::Sender<()>)>,
+    shutdown: Option<(Instant, flume::Sender<()>)>,
+    next_housekeeping: Instant,
+    hot: u32,
+}
+
+impl Flusher {
+    fn new(
+        cfg: Config,
+        app_fifo: AppFifo,
+        ends: FlusherEnds,
+        counters: Arc<Counters>,
+        ring: OfflineRing,
+    ) -> Self {
+        let pid = std::process::id() as i32;
+        let registration = registration_frames(&cfg, pid);
+        let now = Instant::now();
+        Self {
+            conn: Conn::Down {
+                retry_at: now,
+                backoff: cfg.reconnect_initial,
+            },
+            cfg,
+            app_fifo,
+            ends,
+            counters,
+            ring,
+            parser: ControlParser::new(),
+            pid,
+            registration,
+            reported: 0,
+            unconfirmed: 0,
+            recent: RecentWrites::new(),
+            flushes: Vec::new(),
+            shutdown: None,
+            next_housekeeping: now,
+            hot: 0,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            self.handle_control();
+            let now = Instant::now();
+            if now >= self.next_housekeeping {
+                self.housekeeping();
+                self.next_housekeeping = now + HOUSEKEEPING_INTERVAL;
+            }
+            if let Conn::Down { retry_at, .. } = self.conn {
+                if now >= retry_at {
+                    self.connect();
+                }
+            }
+            self.take_from_channel();
+            self.pump();
+            self.counters
+                .buffered
+                .store(self.ring.len() as u64, Ordering::Relaxed);
+            self.complete_flushes();
+            if let Some((deadline, _)) = &self.shutdown {
+                let drained = self.ring.is_empty() && self.ends.rx.is_empty();
+                if drained || Instant::now() >= *deadline {
+                    self.finish();
+                    return;
+                }
+            }
+            if self.ends.rx.is_disconnected() && self.ends.rx.is_empty() {
+                // Every layer and the guard are gone without a shutdown
+                // (the guard was leaked): write what we can, then stop.
+                self.shutdown.get_or_insert_with(|| {
+                    let (tx, _) = flume::bounded(1);
+                    (Instant::now() + Duration::from_secs(1), tx)
+                });
+            }
+            if !self.has_work() {
+                self.wait();
+            }
+        }
+    }
+
+    /// True when another round can make progress without waiting.
+    fn has_work(&self) -> bool {
+        match &self.conn {
+            Conn::Up {
+                congested: true, ..
+            } => false,
+            Conn::Up { .. } => !self.ends.rx.is_empty() || !self.ring.is_empty(),
+            Conn::Down { .. } => !self.ends.rx.is_empty(),
+        }
+    }
+
+    // --- control -------------------------------------------------------
+
+    fn handle_control(&mut self) {
+        while let Ok(c) = self.ends.ctl.try_recv() {
+            match c {
+                Control::Flush {
+                    target,
+                    deadline,
+                    ack,
+                } => self.flushes.push((target, deadline, ack)),
+                Control::Shutdown { deadline, ack } => {
+                    self.shutdown = Some((deadline, ack));
+                    if let Conn::Down { retry_at, .. } = &mut self.conn {
+                        // Try once more right away before giving up.
+                        *retry_at = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records resolved so far: written or dropped for any reason.
+    fn resolved(&self) -> u64 {
+        let c = &self.counters;
+        c.written.load(Ordering::Relaxed)
+            + c.dropped_queue_full.load(Ordering::Relaxed)
+            + c.dropped_ring_full.load(Ordering::Relaxed)
+            + c.dropped_no_flusher.load(Ordering::Relaxed)
+            + c.lost_at_shutdown.load(Ordering::Relaxed)
+    }
+
+    fn complete_flushes(&mut self) {
+        if self.flushes.is_empty() {
+            return;
+        }
+        let resolved = self.resolved();
+        let now = Instant::now();
+        self.flushes.retain(|(target, deadline, ack)| {
+            if resolved >= *target {
+                let _ = ack.send(());
+                false
+            } else {
+                now < *deadline && !ack.is_disconnected()
+            }
+        });
+    }
+
+    // --- housekeeping ----------------------------------------------------
+
+    fn housekeeping(&mut self) {
+        self.read_app_fifo();
+        let replaced = matches!(&self.conn, Conn::Up { fifo, .. } if fifo.is_replaced());
+        if replaced {
+            // The daemon was restarted (or stopped) while we were idle.
+            self.lost_connection();
+            self.connect();
+        }
+    }
+
+    /// Applies what the daemon wrote into our FIFO: log levels and the
+    /// client-connected state.
+    fn read_app_fifo(&mut self) {
+        let mut buf = [0u8; 512];
+        let mut changed = false;
+        loop {
+            let n = match self.app_fifo.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let contexts = &self.cfg.contexts;
+            let counters = &self.counters;
+            self.parser.feed(&buf[..n], |msg| match msg {
+                ControlMsg::LogLevel {
+                    level,
+                    log_level_pos,
+                    ..
+                } => {
+                    let ctx = usize::try_from(log_level_pos)
+                        .ok()
+                        .and_then(|p| contexts.get(p));
+                    if let (Some(ctx), Some(level)) = (ctx, LogLevel::from_u8(level)) {
+                        changed |= ctx.set_level(level);
+                    }
+                }
+                ControlMsg::LogState(s) => counters.log_state.store(s, Ordering::Relaxed),
+                ControlMsg::Injection { .. } => {}
+            });
+        }
+        if changed {
+            // Make tracing ask the layer again which callsites are enabled.
+            tracing_core::callsite::rebuild_interest_cache();
+        }
+    }
+
+    // --- connection ------------------------------------------------------
+
+    fn connect(&mut self) {
+        let backoff = match self.conn {
+            Conn::Up { .. } => return,
+            Conn::Down { backoff, .. } => backoff,
+        };
+        match DaemonFifo::open(&self.cfg.dir) {
+            Ok(fifo) => {
+                Counters::bump(&self.counters.connects);
+                self.conn = Conn::Up {
+                    fifo,
+                    registered: 0,
+                    congested: false,
+                };
+            }
+            Err(e) => {
+                if let OpenError::Failed(_) = e {
+                    Counters::bump(&self.counters.connect_errors);
+                }
+                self.counters.note_error(e.io());
+                let next = (backoff * 2).min(self.cfg.reconnect_max);
+                self.conn = Conn::Down {
+                    retry_at: Instant::now() + backoff,
+                    backoff: next,
+                };
+            }
+        }
+    }
+
+    /// The daemon is gone: note the records that may have died with its
+    /// FIFO and start reconnecting.
+    fn lost_connection(&mut self) {
+        if let Conn::Up { fifo, .. } = &self.conn {
+            Counters::bump(&self.counters.disconnects);
+            if let Ok(unread) = fifo.unread_bytes() {
+                self.unconfirmed += self.recent.records_within(unread);
+            }
+        }
+        self.recent.clear();
+        self.conn = Conn::Down {
+            retry_at: Instant::now() + self.cfg.reconnect_initial,
+            backoff: self.cfg.reconnect_initial,
+        };
+    }
+
+    // --- data path ---------------------------------------------------------
+
+    /// Moves records from the channel into the ring. While connected it
+    /// takes only what the ring has room for (the channel's own
+    /// drop-oldest policy handles overload); while disconnected it takes
+    /// everything and the ring drops its oldest.
+    fn take_from_channel(&mut self) {
+        let limit = match &self.conn {
+            Conn::Up {
+                congested: true, ..
+            } => 0,
+            Conn::Up { .. } => self.ring.capacity() - self.ring.len(),
+            Conn::Down { .. } => usize::MAX,
+        };
+        let mut taken = 0;
+        while taken < limit {
+            match self.ends.rx.try_recv() {
+                Ok(Msg::Record(f)) => {
+                    taken += 1;
+                    self.store(&f);
+                }
+                Ok(Msg::Wake) => {}
+                Err(_) => break,
+            }
+        }
+        if taken > 0 {
+            self.hot = HOT_ROUNDS;
+        }
+    }
+
+    fn store(&mut self, f: &Frame) {
+        match self.ring.push(f.as_bytes()) {
+            Ok(PushOutcome::Stored) => {}
+            Ok(PushOutcome::StoredDroppedOldest) => self.counters.drop_ring_full(),
+            // Frames are never larger than a ring slot.
+            Err(_) => self.counters.drop_ring_full(),
+        }
+    }
+
+    /// Writes as much as the daemon takes: registration first, then a
+    /// pending summary, then the ring in FIFO order.
+    fn pump(&mut self) {
+        loop {
+            let Conn::Up {
+                fifo,
+                registered,
+                congested,
+            } = &mut self.conn
+            else {
+                return;
+            };
+            let result = if *registered < self.registration.len() {
+                // Registration, batched into writes of at most PIPE_BUF.
+                let mut slices: ArrayVec<IoSlice<'_>, MAX_BATCH> = ArrayVec::new();
+                let mut bytes = 0;
+                for f in &self.registration[*registered..] {
+                    if bytes + f.len() > PIPE_BUF || slices.is_full() {
+                        break;
+                    }
+                    bytes += f.len();
+                    slices.push(IoSlice::new(f.as_bytes()));
+                }
+                let n = slices.len();
+                let r = send(fifo, &slices, &self.counters);
+                if let Sent::Ok = r {
+                    *registered += n;
+                    self.recent.push(bytes, 0);
+                }
+                r
+            } else {
+                let pending = self.counters.ledger.pending(self.reported);
+                if pending.is_none() && self.unconfirmed == 0 && self.ring.is_empty() {
+                    *congested = false;
+                    return;
+                }
+                // A summary leads the batch when anything was lost.
+                let mut summary = Frame::new();
+                let mut overflow = Frame::new();
+                let report = pending.is_some() || self.unconfirmed > 0;
+                if report {
+                    let count = pending.map_or(0, |p| p.count);
+                    let first = pending.map_or(0, |p| p.first_at_unix_nanos);
+                    let diag = self.cfg.contexts.get(DIAGNOSTIC_INDEX);
+                    frame::summary::encode(
+                        &mut summary,
+                        &frame::summary::Summary {
+                            ecu: self.cfg.ecu,
+                            app: self.cfg.app,
+                            ctx: crate::contexts::DIAGNOSTIC_CONTEXT,
+                            counter: diag.map_or(0, |c| c.next_counter()),
+                            session_id: self.pid as u32,
+                            timestamp: sys::monotonic_timestamp(),
+                            count,
+                            first_dropped_at_unix_nanos: first,
+                            unconfirmed: self.unconfirmed,
+                        },
+                    );
+                    frame::user::overflow(
+                        &mut overflow,
+                        count.min(u64::from(u32::MAX)) as u32,
+                        self.cfg.app,
+                    );
+                }
+                let (r, records, bytes) = {
+                    let mut slices: ArrayVec<IoSlice<'_>, MAX_BATCH> = ArrayVec::new();
+                    let mut bytes = 0;
+                    if report {
+                        bytes += overflow.len() + summary.len();
+                        slices.push(IoSlice::new(overflow.as_bytes()));
+                        slices.push(IoSlice::new(summary.as_bytes()));
+                    }
+                    let mut records = 0;
+                    for r in self.ring.iter() {
+                        if bytes + r.len() > PIPE_BUF || slices.is_full() {
+                            break;
+                        }
+                        bytes += r.len();
+                        records += 1;
+                        slices.push(IoSlice::new(r));
+                    }
+                    (send(fifo, &slices, &self.counters), records, bytes)
+                };
+                if let Sent::Ok = r {
+                    self.ring.pop_front_n(records);
+                    self.counters
+                        .written
+                        .fetch_add(records as u64, Ordering::Relaxed);
+                    self.recent.push(bytes, records);
+                    if report {
+                        if let Some(p) = pending {
+                            self.reported = self.counters.ledger.commit(p);
+                        }
+                        self.unconfirmed = 0;
+                        Counters::bump(&self.counters.summaries);
+                    }
+                }
+                r
+            };
+            match result {
+                Sent::Ok => {}
+                Sent::Blocked => {
+                    if let Conn::Up { congested, .. } = &mut self.conn {
+                        *congested = true;
+                    }
+                    return;
+                }
+                Sent::Lost => {
+                    self.lost_connection();
+                    return;
+                }
+            }
+        }
+    }
+
+    // --- waiting -------------------------------------------------------------
+
+    fn wait(&mut self) {
+        let now = Instant::now();
+        let mut until = self.next_housekeeping;
+        if let Conn::Down { retry_at, .. } = self.conn {
+            until = until.min(retry_at);
+        }
+        if let Some((deadline, _)) = &self.shutdown {
+            until = until.min(*deadline);
+        }
+        for (_, deadline, _) in &self.flushes {
+            until = until.min(*deadline);
+        }
+        let timeout = until.saturating_duration_since(now);
+        match &self.conn {
+            Conn::Up {
+                fifo,
+                congested: true,
+                ..
+            } => {
+                // Wait for the daemon to read, without spinning.
+                let t = timeout.min(CONGESTED_POLL);
+                if let Ok((_, w)) = sys::poll2(None, Some(std::os::fd::AsFd::as_fd(fifo)), t) {
+                    if w.writable || w.error {
+                        if let Conn::Up { congested, .. } = &mut self.conn {
+                            *congested = false;
+                        }
+                    }
+                }
+            }
+            _ if self.hot > 0 => {
+                self.hot -= 1;
+                std::thread::sleep(timeout.min(HOT_POLL));
+            }
+            _ => match self.ends.rx.recv_timeout(timeout) {
+                Ok(Msg::Record(f)) => {
+                    self.hot = HOT_ROUNDS;
+                    self.store(&f);
+                }
+                Ok(Msg::Wake) | Err(_) => {}
+            },
+        }
+    }
+
+    // --- shutdown --------------------------------------------------------------
+
+    /// Counts what could not be written, unregisters, and acknowledges.
+    /// The application FIFO is removed when `self` drops.
+    fn finish(mut self) {
+        let mut lost = self.ring.len() as u64;
+        lost += self
+            .ends
+            .rx
+            .try_iter()
+            .filter(|m| matches!(m, Msg::Record(_)))
+            .count() as u64;
+        self.counters
+            .lost_at_shutdown
+            .fetch_add(lost, Ordering::Relaxed);
+        self.counters.buffered.store(0, Ordering::Relaxed);
+        if let Conn::Up {
+            fifo, registered, ..
+        } = &mut self.conn
+        {
+            if *registered == self.registration.len() {
+                for f in unregistration_frames(&self.cfg, self.pid) {
+                    // Best effort: the daemon also forgets an application
+                    // whose FIFO it can no longer write.
+                    let _ = fifo.send(&[IoSlice::new(f.as_bytes())]);
+                }
+            }
+        }
+        self.complete_flushes();
+        if let Some((_, ack)) = self.shutdown.take() {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// One write of `slices` (at most `PIPE_BUF` bytes in all).
+fn send(fifo: &mut DaemonFifo, slices: &[IoSlice<'_>], counters: &Counters) -> Sent {
+    if slices.is_empty() {
+        return Sent::Ok;
+    }
+    match fifo.send(slices) {
+        Ok(()) => Sent::Ok,
+        Err(SendError::WouldBlock) => Sent::Blocked,
+        Err(SendError::Gone(e)) => {
+            counters.note_error(&e);
+            Sent::Lost
+        }
+    }
+}
+
+/// REGISTER_APPLICATION then one REGISTER_CONTEXT per context, in
+/// `log_level_pos` order.
+fn registration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut f = Frame::new();
+    frame::user::register_app(&mut f, cfg.app, pid, &cfg.app_description);
+    out.push(f);
+    for (pos, ctx) in cfg.contexts.iter().enumerate() {
+        let mut f = Frame::new();
+        frame::user::register_context(
+            &mut f,
+            cfg.app,
+            ctx.id,
+            pos as i32,
+            ctx.register_level,
+            crate::contexts::LEVEL_NOT_SET,
+            pid,
+            &ctx.description,
+        );
+        out.push(f);
+    }
+    out
+}
+
+/// UNREGISTER_CONTEXT for every context, then UNREGISTER_APPLICATION.
+fn unregistration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for ctx in cfg.contexts.iter() {
+        let mut f = Frame::new();
+        frame::user::unregister_context(&mut f, cfg.app, ctx.id, pid);
+        out.push(f);
+    }
+    let mut f = Frame::new();
+    frame::user::unregister_app(&mut f, cfg.app, pid);
+    out.push(f);
+    out
+}
+
+// === impl RecentWrites ===
+
+/// The sizes of our most recent writes and how many records each carried,
+/// newest last: when the daemon dies, the `FIONREAD` count of unread bytes
+/// in its FIFO tells which of them it may never have read.
+#[derive(Debug)]
+struct RecentWrites {
+    writes: Box<[(u32, u32)]>,
+    next: usize,
+    len: usize,
+}
+
+impl RecentWrites {
+    fn new() -> Self {
+        Self {
+            writes: vec![(0, 0); RECENT_WRITES].into_boxed_slice(),
+            next: 0,
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: usize, records: usize) {
+        self.writes[self.next] = (bytes as u32, records as u32);
+        self.next = (self.next + 1) % self.writes.len();
+        self.len = (self.len + 1).min(self.writes.len());
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// An upper bound on our records that are (even partly) among the
+    /// last `unread` bytes of the pipe: a write is counted when it started
+    /// less than `unread` bytes before the end. Other applications' bytes
+    /// interleaved in the pipe only make the true number smaller. When
+    /// the history is shorter than the unread bytes, every remembered
+    /// write is counted.
+    fn records_within(&self, unread: usize) -> u64 {
+        let mut from_end = 0usize;
+        let mut records = 0u64;
+        for i in 0..self.len {
+            if from_end >= unread {
+                break;
+            }
+            let idx = (self.next + self.writes.len() - 1 - i) % self.writes.len();
+            let (bytes, recs) = self.writes[idx];
+            from_end += bytes as usize;
+            records += u64::from(recs);
+        }
+        records
+    }
+}
+
+const _: () = assert!(FRAME_CAP <= PIPE_BUF, "one frame must fit one atomic write");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_writes_bound_counts_writes_touching_the_unread_suffix() {
+        let mut r = RecentWrites::new();
+        r.push(100, 2); // oldest
+        r.push(50, 1);
+        r.push(30, 0); // a registration write
+        r.push(200, 5); // newest
+        assert_eq!(r.records_within(0), 0, "nothing unread");
+        assert_eq!(r.records_within(1), 5, "last byte belongs to the newest");
+        assert_eq!(r.records_within(200), 5);
+        assert_eq!(r.records_within(201), 5, "the 30-byte write has no records");
+        assert_eq!(r.records_within(231), 6);
+        assert_eq!(r.records_within(10_000), 8, "history shorter than unread");
+        r.clear();
+        assert_eq!(r.records_within(10_000), 0);
+    }
+}

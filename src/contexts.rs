@@ -1,0 +1,228 @@
+//! The application's DLT contexts: which context a `tracing` target maps to
+//! (longest prefix wins), each context's current log level and message
+//! counter. Shared read-mostly by the layer and the flusher through an
+//! `Arc`; levels and counters are atomics, so neither side locks.
+
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+use crate::ids::{CtxId, LogLevel};
+
+/// The reserved diagnostic context the logger reports its own drops on.
+pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
+    Ok(c) => c,
+    Err(_) => panic!("TLOG is a valid context ID"),
+};
+
+/// Description sent when registering [`DIAGNOSTIC_CONTEXT`].
+pub(crate) const DIAGNOSTIC_DESCRIPTION: &str = "taktora-log diagnostics (dropped records)";
+
+/// The "not set" level and trace status of REGISTER_CONTEXT
+/// (`DLT_LOG_DEFAULT - 1` in libdlt; PROTOCOL.md §4.3).
+pub(crate) const LEVEL_NOT_SET: i8 = -2;
+
+/// One registered context.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// Target prefix that selects this context; empty for the default.
+    pub(crate) prefix: String,
+    pub(crate) id: CtxId,
+    pub(crate) description: String,
+    /// Level sent in REGISTER_CONTEXT: -2 ("not set": the daemon answers
+    /// with its default) unless an initial level was configured.
+    pub(crate) register_level: i8,
+    /// Current DLT level (`LogLevel as u8`); messages above it are not sent.
+    level: AtomicU8,
+    /// Per-context message counter (MCNT), wrapping at 256, incremented
+    /// for every message encoded, including ones later dropped, so that
+    /// gaps reveal loss as with libdlt.
+    counter: AtomicU8,
+}
+
+impl Context {
+    pub(crate) fn new(
+        prefix: String,
+        id: CtxId,
+        description: String,
+        level: LogLevel,
+        register_level: Option<i8>,
+    ) -> Self {
+        Self {
+            prefix,
+            id,
+            description,
+            register_level: register_level.unwrap_or(LEVEL_NOT_SET),
+            level: AtomicU8::new(level as u8),
+            counter: AtomicU8::new(0),
+        }
+    }
+
+    /// The context's current level.
+    pub(crate) fn level(&self) -> LogLevel {
+        LogLevel::from_u8(self.level.load(Relaxed)).unwrap_or(LogLevel::Info)
+    }
+
+    /// Sets the level; returns whether it changed.
+    pub(crate) fn set_level(&self, level: LogLevel) -> bool {
+        self.level.swap(level as u8, Relaxed) != level as u8
+    }
+
+    /// Whether a message at `level` passes this context's level: DLT's
+    /// rule `level != Off && level <= context level`.
+    #[inline]
+    pub(crate) fn passes(&self, level: LogLevel) -> bool {
+        level != LogLevel::Off && (level as u8) <= self.level.load(Relaxed)
+    }
+
+    /// The next message counter value.
+    #[inline]
+    pub(crate) fn next_counter(&self) -> u8 {
+        self.counter.fetch_add(1, Relaxed)
+    }
+}
+
+/// All contexts. Index 0 is the default context, index 1 the diagnostic
+/// context [`DIAGNOSTIC_CONTEXT`], then the target-mapped contexts. A
+/// context's index is its `log_level_pos` in REGISTER_CONTEXT, which the
+/// daemon echoes back in LOG_LEVEL.
+#[derive(Debug)]
+pub(crate) struct ContextTable {
+    entries: Vec<Context>,
+    /// Indices of mapped contexts, longest prefix first.
+    by_prefix: Vec<usize>,
+}
+
+/// Index of the default context.
+pub(crate) const DEFAULT_INDEX: usize = 0;
+/// Index of the diagnostic context.
+pub(crate) const DIAGNOSTIC_INDEX: usize = 1;
+
+impl ContextTable {
+    /// Builds the table from the default context and the mapped ones.
+    /// The caller has validated uniqueness.
+    pub(crate) fn new(default: Context, diagnostic: Context, mapped: Vec<Context>) -> Self {
+        let mut entries = Vec::with_capacity(mapped.len() + 2);
+        entries.push(default);
+        entries.push(diagnostic);
+        entries.extend(mapped);
+        let mut by_prefix: Vec<usize> = (2..entries.len()).collect();
+        by_prefix.sort_by(|&a, &b| entries[b].prefix.len().cmp(&entries[a].prefix.len()));
+        Self { entries, by_prefix }
+    }
+
+    /// The context for `target`: the mapped context with the longest
+    /// prefix of `target` that ends at a module boundary (`::`), a `.`,
+    /// or the end of the target; otherwise the default context.
+    pub(crate) fn lookup(&self, target: &str) -> &Context {
+        for &i in &self.by_prefix {
+            let p = self.entries[i].prefix.as_str();
+            if let Some(rest) = target.strip_prefix(p) {
+                if rest.is_empty()
+                    || rest.starts_with("::")
+                    || rest.starts_with('.')
+                    || p.ends_with("::")
+                    || p.ends_with('.')
+                {
+                    return &self.entries[i];
+                }
+            }
+        }
+        &self.entries[DEFAULT_INDEX]
+    }
+
+    /// The context at `log_level_pos`, if any.
+    pub(crate) fn get(&self, pos: usize) -> Option<&Context> {
+        self.entries.get(pos)
+    }
+
+    /// All contexts in registration order (`log_level_pos` order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Context> {
+        self.entries.iter()
+    }
+
+    /// The most verbose level any context currently lets through.
+    pub(crate) fn max_level(&self) -> LogLevel {
+        self.entries
+            .iter()
+            .map(Context::level)
+            .max()
+            .unwrap_or(LogLevel::Off)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(prefix: &str, id: &str) -> Context {
+        Context::new(
+            prefix.into(),
+            CtxId::new(id).unwrap(),
+            format!("{id} context"),
+            LogLevel::Info,
+            None,
+        )
+    }
+
+    fn table() -> ContextTable {
+        ContextTable::new(
+            ctx("", "DFLT"),
+            ctx("", "TLOG"),
+            vec![
+                ctx("app", "APP"),
+                ctx("app::net", "NET"),
+                ctx("app::net::can", "CAN"),
+                ctx("hyper", "HYP"),
+            ],
+        )
+    }
+
+    #[test]
+    fn longest_prefix_wins_at_module_boundaries() {
+        let t = table();
+        let cases = [
+            ("app", "APP"),
+            ("app::ui", "APP"),
+            ("app::net", "NET"),
+            ("app::net::udp", "NET"),
+            ("app::net::can", "CAN"),
+            ("app::net::can::rx", "CAN"),
+            ("app::network", "APP"),
+            ("application", "DFLT"),
+            ("hyper::client", "HYP"),
+            ("other", "DFLT"),
+            ("", "DFLT"),
+        ];
+        for (target, want) in cases {
+            assert_eq!(t.lookup(target).id.to_string(), want, "target {target:?}");
+        }
+    }
+
+    #[test]
+    fn positions_are_default_diagnostic_then_mapped() {
+        let t = table();
+        let ids: Vec<String> = t.iter().map(|c| c.id.to_string()).collect();
+        assert_eq!(ids, ["DFLT", "TLOG", "APP", "NET", "CAN", "HYP"]);
+        assert_eq!(t.get(DIAGNOSTIC_INDEX).unwrap().id, DIAGNOSTIC_CONTEXT);
+        assert!(t.get(6).is_none());
+    }
+
+    #[test]
+    fn level_rule_matches_dlt() {
+        let c = ctx("", "X");
+        assert!(c.passes(LogLevel::Info) && c.passes(LogLevel::Fatal));
+        assert!(!c.passes(LogLevel::Debug), "debug above info");
+        assert!(!c.passes(LogLevel::Off), "off is never sent");
+        assert!(c.set_level(LogLevel::Off), "changed");
+        assert!(!c.set_level(LogLevel::Off), "unchanged");
+        assert!(!c.passes(LogLevel::Fatal), "nothing passes OFF");
+    }
+
+    #[test]
+    fn counter_wraps_at_256() {
+        let c = ctx("", "X");
+        for i in 0..=255u8 {
+            assert_eq!(c.next_counter(), i);
+        }
+        assert_eq!(c.next_counter(), 0, "wraps");
+    }
+}

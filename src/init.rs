@@ -1,0 +1,254 @@
+//! One-shot process-wide initialisation (REQ_0803, REQ_0804, REQ_0805,
+//! REQ_0816): picks the backend by precedence, installs the `log` bridge,
+//! and returns an [`InitGuard`].
+//!
+//! Precedence, in order:
+//!
+//! 1. `init` already ran in this process → `Err` of kind
+//!    [`AlreadyInitialized`](crate::InitErrorKind::AlreadyInitialized);
+//!    nothing is replaced.
+//! 2. a global `tracing` subscriber or a `log` logger was installed by
+//!    someone else → it is kept ([`Backend::PreExisting`]), nothing of
+//!    theirs is touched.
+//! 3. a DLT layer was configured → a `Registry` with it is installed
+//!    ([`Backend::Dlt`]).
+//! 4. otherwise → the console fallback on stderr ([`Backend::Console`]).
+//!
+//! In every branch the `tracing_log::LogTracer` bridge is installed once,
+//! unless a `log` logger already exists ([`LogBridge`] says which).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+use crate::builder::DltLayerBuilder;
+use crate::error::{InitError, InitErrorKind};
+use crate::guard::{FlushGuard, FlushOutcome};
+use crate::stats::Stats;
+use crate::{console, DltLayer};
+
+/// Set by the first `try_init` that got past validation.
+static INIT_RAN: AtomicBool = AtomicBool::new(false);
+
+/// Which backend receives the process's `tracing` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The DLT layer, in a `Registry` installed by `init`.
+    Dlt,
+    /// The console fallback on stderr.
+    Console,
+    /// A subscriber or `log` logger installed by someone else before
+    /// `init`; it was kept and nothing was installed.
+    PreExisting,
+}
+
+/// Whether the `log` → `tracing` bridge was installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogBridge {
+    /// `tracing_log::LogTracer` is the process's `log` logger: `log`
+    /// records from any dependency reach the active backend.
+    Installed,
+    /// Another `log` logger was installed first; `log` records go to it,
+    /// not through `tracing`.
+    LoggerAlreadySet,
+}
+
+/// Configures the one-shot process-wide initialisation.
+///
+/// # Examples
+///
+/// ```no_run
+/// use taktora_log::{Backend, DltLayer, Init};
+///
+/// let logging = Init::new()
+///     .with_dlt(DltLayer::builder("NAV").with_context("nav", "NAV", "navigation"))
+///     .init();
+/// assert_eq!(logging.backend(), Backend::Dlt);
+/// tracing::info!("up");
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "nothing is installed until `init` or `try_init` is called"]
+pub struct Init {
+    dlt: Option<DltLayerBuilder>,
+}
+
+impl Init {
+    /// An initialisation with no DLT layer: it installs the console
+    /// fallback unless a subscriber or logger already exists.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the DLT layer configured by `builder` as the backend.
+    pub fn with_dlt(self, builder: DltLayerBuilder) -> Self {
+        Self { dlt: Some(builder) }
+    }
+
+    /// Installs the backend chosen by precedence (see the module docs)
+    /// and the `log` bridge.
+    ///
+    /// # Errors
+    ///
+    /// - [`InitErrorKind::AlreadyInitialized`] when `init` already ran in
+    ///   this process; the first backend keeps working.
+    /// - any error of [`DltLayerBuilder::build`] (an invalid ID or
+    ///   setting, or the application FIFO could not be created). Nothing
+    ///   global was changed, and `try_init` may be called again.
+    pub fn try_init(self) -> Result<InitGuard, InitError> {
+        if INIT_RAN.swap(true, Ordering::AcqRel) {
+            return Err(InitError::new(
+                InitErrorKind::AlreadyInitialized,
+                "taktora-log is already initialised in this process; the first backend stays active",
+            ));
+        }
+        // Validate and wire the DLT pipeline before touching any global
+        // state; its flusher starts only once it is installed, so a
+        // pre-existing subscriber never sees our application register.
+        let prepared = match self.dlt.map(DltLayerBuilder::prepare).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                INIT_RAN.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let log_bridge = match tracing_log::LogTracer::init() {
+            Ok(()) => LogBridge::Installed,
+            Err(_) => LogBridge::LoggerAlreadySet,
+        };
+        if log_bridge == LogBridge::LoggerAlreadySet {
+            return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+        }
+        match prepared {
+            Some((layer, starter)) => {
+                if !install(layer_with_levels(layer)) {
+                    return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+                }
+                let guard = starter.start()?;
+                Ok(InitGuard::new(Backend::Dlt, log_bridge, Some(guard)))
+            }
+            None => {
+                if !install(console::layer()) {
+                    return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+                }
+                Ok(InitGuard::new(Backend::Console, log_bridge, None))
+            }
+        }
+    }
+
+    /// Like [`try_init`](Self::try_init), but panics on error.
+    ///
+    /// # Panics
+    ///
+    /// When [`try_init`](Self::try_init) returns an error: `init` already
+    /// ran, or the DLT configuration is invalid.
+    pub fn init(self) -> InitGuard {
+        match self.try_init() {
+            Ok(g) => g,
+            Err(e) => panic!("taktora_log::Init::init failed: {e}"),
+        }
+    }
+}
+
+fn layer_with_levels(layer: DltLayer) -> impl Layer<tracing_subscriber::Registry> {
+    let levels = layer.levels();
+    layer.with_filter(levels)
+}
+
+/// Installs `layer` in a new global `Registry`; false when a global
+/// subscriber already exists.
+fn install<L>(layer: L) -> bool
+where
+    L: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing_core::dispatcher::set_global_default(tracing_core::Dispatch::new(subscriber)).is_ok()
+}
+
+/// Initialises with a DLT layer for `app_id` with every other setting at
+/// its default, as `Init::new().with_dlt(DltLayer::builder(app_id))`.
+///
+/// # Errors
+///
+/// As [`Init::try_init`].
+pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
+    Init::new().with_dlt(DltLayer::builder(app_id)).try_init()
+}
+
+/// Like [`try_init`], but panics on error.
+///
+/// # Panics
+///
+/// When [`try_init`] returns an error: `init` already ran, or `app_id` is
+/// not 1–4 printable ASCII characters.
+pub fn init(app_id: &str) -> InitGuard {
+    Init::new().with_dlt(DltLayer::builder(app_id)).init()
+}
+
+// === impl InitGuard ===
+
+/// What [`Init`] installed. For the DLT backend it owns the flusher, like
+/// a [`FlushGuard`]: keep it alive while logging; dropping it flushes with
+/// a bounded timeout and unregisters from the daemon.
+#[must_use = "dropping the guard stops the DLT flusher: keep it alive while logging"]
+pub struct InitGuard {
+    backend: Backend,
+    log_bridge: LogBridge,
+    dlt: Option<FlushGuard>,
+}
+
+impl fmt::Debug for InitGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InitGuard")
+            .field("backend", &self.backend)
+            .field("log_bridge", &self.log_bridge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InitGuard {
+    fn new(backend: Backend, log_bridge: LogBridge, dlt: Option<FlushGuard>) -> Self {
+        Self {
+            backend,
+            log_bridge,
+            dlt,
+        }
+    }
+
+    /// The backend that receives events.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the `log` bridge was installed.
+    pub fn log_bridge(&self) -> LogBridge {
+        self.log_bridge
+    }
+
+    /// The DLT flusher's guard, for the DLT backend.
+    pub fn dlt(&self) -> Option<&FlushGuard> {
+        self.dlt.as_ref()
+    }
+
+    /// Flushes the DLT backend (see [`FlushGuard::flush`]); other backends
+    /// write synchronously, so for them this is immediately complete.
+    pub fn flush(&self, timeout: Duration) -> FlushOutcome {
+        match &self.dlt {
+            Some(g) => g.flush(timeout),
+            None => FlushOutcome {
+                complete: true,
+                written: 0,
+                pending: 0,
+            },
+        }
+    }
+
+    /// The DLT pipeline's counters, for the DLT backend.
+    pub fn stats(&self) -> Option<Stats> {
+        self.dlt.as_ref().map(FlushGuard::stats)
+    }
+}

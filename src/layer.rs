@@ -1,0 +1,332 @@
+//! [`DltLayer`]: turns each `tracing` event into one DLT verbose LOG frame,
+//! encoded on the stack, and pushes it into the bounded channel. Nothing
+//! here waits, locks (beyond flume's internal lock), does I/O or, for
+//! ERROR and FATAL, allocates.
+//!
+//! [`DltLevels`] is the matching per-layer filter: it applies the DLT
+//! context levels (which the daemon may change at runtime) as `tracing`
+//! interest, so a callsite that DLT switched off costs what any disabled
+//! `tracing` callsite costs, without disabling it for other layers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::layer::{Context, Filter, Layer};
+
+use crate::channel::{self, Producer};
+use crate::contexts::ContextTable;
+use crate::frame::{Frame, LogHeader, LogWriter};
+use crate::ids::{AppId, EcuId, LogLevel};
+use crate::stats::Counters;
+use crate::sys;
+
+/// The field [`fatal!`](crate::fatal) adds to an ERROR event to make it a
+/// DLT FATAL message. It is not sent as an argument.
+pub const FATAL_FIELD: &str = "taktora_log.fatal";
+
+/// The name of the field `tracing` gives an event's message.
+const MESSAGE_FIELD: &str = "message";
+
+/// Prefix of the fields `tracing-log` adds to bridged `log` records
+/// (`log.target`, `log.module_path`, `log.file`, `log.line`): they are
+/// metadata, not arguments.
+const LOG_FIELD_PREFIX: &str = "log.";
+
+/// A `tracing_subscriber::Layer` that sends events to the DLT daemon.
+///
+/// Create it with [`DltLayer::builder`]; it comes with the
+/// [`FlushGuard`](crate::FlushGuard) that owns the background flusher.
+/// Cloning is cheap (an `Arc`), and clones feed the same flusher.
+///
+/// The layer applies the DLT context levels to every event itself. Add
+/// [`DltLayer::levels`] as its per-layer filter to make disabled
+/// callsites free, as [`init`](crate::Init) does:
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+///
+/// # fn main() -> Result<(), taktora_log::InitError> {
+/// let (layer, _guard) = taktora_log::DltLayer::builder("NAV")?.build()?;
+/// let levels = layer.levels();
+/// tracing_subscriber::registry()
+///     .with(layer.with_filter(levels))
+///     .init();
+/// tracing::info!(speed = 42u64, "route computed");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct DltLayer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    producer: Producer,
+    contexts: Arc<ContextTable>,
+    counters: Arc<Counters>,
+    app: AppId,
+    ecu: EcuId,
+    max_frame: usize,
+    pid: u32,
+}
+
+impl fmt::Debug for DltLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DltLayer")
+            .field("app", &self.inner.app)
+            .field("ecu", &self.inner.ecu)
+            .field("max_frame", &self.inner.max_frame)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DltLayer {
+    pub(crate) fn new(
+        producer: Producer,
+        contexts: Arc<ContextTable>,
+        counters: Arc<Counters>,
+        app: AppId,
+        ecu: EcuId,
+        max_frame: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                producer,
+                contexts,
+                counters,
+                app,
+                ecu,
+                max_frame,
+                pid: std::process::id(),
+            }),
+        }
+    }
+
+    /// The per-layer filter that applies the DLT context levels as
+    /// `tracing` interest (see the type's docs).
+    pub fn levels(&self) -> DltLevels {
+        DltLevels {
+            contexts: self.inner.contexts.clone(),
+        }
+    }
+
+    /// A snapshot of the pipeline's counters.
+    pub fn stats(&self) -> crate::Stats {
+        self.inner
+            .counters
+            .snapshot(self.inner.producer.queued() as u64)
+    }
+}
+
+// === impl Layer ===
+
+impl<S: Subscriber> Layer<S> for DltLayer {
+    fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
+        let Some(_in_logger) = channel::enter_logger() else {
+            Counters::bump(&self.inner.counters.reentrant);
+            return;
+        };
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let level = dlt_level(meta);
+        let inner = &*self.inner;
+        let ctx = inner.contexts.lookup(meta.target());
+        if !ctx.passes(level) {
+            return;
+        }
+        let header = LogHeader {
+            ecu: inner.ecu,
+            app: inner.app,
+            ctx: ctx.id,
+            level,
+            counter: ctx.next_counter(),
+            session_id: inner.pid,
+            timestamp: sys::monotonic_timestamp(),
+        };
+        let mut frame = Frame::new();
+        let mut w = LogWriter::begin(&mut frame, inner.max_frame, &header);
+        // The message is always the first argument, wherever `tracing`
+        // put it among the fields; an event without one gets "".
+        let mut first = MessageVisitor {
+            w: &mut w,
+            found: false,
+        };
+        event.record(&mut first);
+        if !first.found {
+            w.str(None, "");
+        }
+        event.record(&mut FieldVisitor { w: &mut w });
+        if w.finish().truncated {
+            Counters::bump(&inner.counters.truncated);
+        }
+        Counters::bump(&inner.counters.emitted);
+        inner.producer.push(frame);
+    }
+}
+
+/// The DLT level of an event: [`LogLevel::Fatal`] for [`fatal!`](crate::fatal)
+/// events, otherwise the mapping of its `tracing` level.
+fn dlt_level(meta: &Metadata<'_>) -> LogLevel {
+    let level = LogLevel::from_tracing(meta.level());
+    if level == LogLevel::Error && meta.fields().field(FATAL_FIELD).is_some() {
+        LogLevel::Fatal
+    } else {
+        level
+    }
+}
+
+/// Whether `meta` is one of the fixed callsites `tracing-log` dispatches
+/// all `log` records through; their real target is only known per record.
+fn is_log_bridge_callsite(meta: &Metadata<'_>) -> bool {
+    meta.fields().field("log.target").is_some()
+}
+
+// === visitors ===
+
+/// Writes the `message` field, and only it.
+struct MessageVisitor<'w, 'f> {
+    w: &'w mut LogWriter<'f>,
+    found: bool,
+}
+
+impl Visit for MessageVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.found && field.name() == MESSAGE_FIELD {
+            self.found = true;
+            self.w.str(None, value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.found && field.name() == MESSAGE_FIELD {
+            self.found = true;
+            // `format_args!` messages arrive here; their Debug is Display.
+            self.w.fmt(None, value);
+        }
+    }
+}
+
+/// Writes every other field as a named, typed argument.
+struct FieldVisitor<'w, 'f> {
+    w: &'w mut LogWriter<'f>,
+}
+
+impl FieldVisitor<'_, '_> {
+    /// Whether `field` travels as an argument.
+    #[inline]
+    fn wanted(field: &Field) -> bool {
+        let n = field.name();
+        n != MESSAGE_FIELD && n != FATAL_FIELD && !n.starts_with(LOG_FIELD_PREFIX)
+    }
+}
+
+impl Visit for FieldVisitor<'_, '_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if Self::wanted(field) {
+            self.w.f64(Some(field.name()), value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if Self::wanted(field) {
+            self.w.i64(Some(field.name()), value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if Self::wanted(field) {
+            self.w.u64(Some(field.name()), value);
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if Self::wanted(field) {
+            self.w.i128(Some(field.name()), value);
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if Self::wanted(field) {
+            self.w.u128(Some(field.name()), value);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if Self::wanted(field) {
+            self.w.bool(Some(field.name()), value);
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if Self::wanted(field) {
+            self.w.str(Some(field.name()), value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if Self::wanted(field) {
+            self.w.display(Some(field.name()), value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if Self::wanted(field) {
+            self.w.fmt(Some(field.name()), value);
+        }
+    }
+}
+
+// === impl DltLevels ===
+
+/// A per-layer filter applying the DLT context levels: a message of level
+/// `L` for a target whose context is at level `C` passes when
+/// `L != Off && L <= C`. The daemon can change `C` at runtime; the
+/// flusher then rebuilds `tracing`'s interest cache.
+#[derive(Clone)]
+pub struct DltLevels {
+    contexts: Arc<ContextTable>,
+}
+
+impl fmt::Debug for DltLevels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DltLevels").finish_non_exhaustive()
+    }
+}
+
+impl DltLevels {
+    fn passes(&self, meta: &Metadata<'_>) -> bool {
+        self.contexts.lookup(meta.target()).passes(dlt_level(meta))
+    }
+}
+
+impl<S> Filter<S> for DltLevels {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
+        self.passes(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if is_log_bridge_callsite(meta) {
+            Interest::sometimes()
+        } else if self.passes(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // FATAL travels as a tracing ERROR event.
+        Some(match self.contexts.max_level() {
+            LogLevel::Off => LevelFilter::OFF,
+            LogLevel::Fatal | LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Verbose => LevelFilter::TRACE,
+        })
+    }
+}

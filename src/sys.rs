@@ -1,0 +1,244 @@
+//! The operating-system calls that `std` does not expose, each behind a
+//! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)` and
+//! `pthread_sigmask`. This is the only module with `unsafe`; it knows
+//! nothing of DLT, frames or tracing.
+#![allow(unsafe_code)] // The OS interface needs it; every block has a SAFETY note.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+/// `CLOCK_MONOTONIC` in DLT timestamp units (0.1 ms), truncated to `u32`
+/// as libdlt does (`sec * 10000 + nsec / 100000`; wraps after ~4.97 days).
+///
+/// Reads the vDSO clock: no system call, no allocation.
+pub(crate) fn monotonic_timestamp() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call;
+    // CLOCK_MONOTONIC is always supported on Linux, and on the impossible
+    // failure `ts` stays zeroed, which is still a valid value.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(10_000)
+        .wrapping_add(ts.tv_nsec as u64 / 100_000) as u32
+}
+
+/// Creates a FIFO at `path` with `mode` (subject to the umask).
+///
+/// # Errors
+///
+/// Returns the OS error of `mkfifo(3)`, or `InvalidInput` when the path
+/// contains a NUL byte.
+pub(crate) fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), mode as libc::mode_t) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// What `poll` reported for one descriptor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// Data can be read.
+    pub(crate) readable: bool,
+    /// Data can be written.
+    pub(crate) writable: bool,
+    /// The descriptor reported an error or hang-up.
+    pub(crate) error: bool,
+}
+
+/// Waits up to `timeout` until `read` is readable or `write` is writable
+/// (either may be `None`), restarting on `EINTR` is left to the caller:
+/// an interrupted wait simply returns "nothing ready".
+///
+/// # Errors
+///
+/// Returns the OS error of `poll(2)` other than `EINTR`.
+pub(crate) fn poll2(
+    read: Option<BorrowedFd<'_>>,
+    write: Option<BorrowedFd<'_>>,
+    timeout: Duration,
+) -> io::Result<(Ready, Ready)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: read.map_or(-1, |f| f.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: write.map_or(-1, |f| f.as_raw_fd()),
+            events: libc::POLLOUT,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: `fds` is a valid array of two pollfd for the duration of the
+    // call; negative fds are ignored by poll(2); the borrowed descriptors
+    // stay open for the call because their borrows outlive it.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok((Ready::default(), Ready::default()));
+        }
+        return Err(e);
+    }
+    let ready = |p: &libc::pollfd| Ready {
+        readable: p.revents & libc::POLLIN != 0,
+        writable: p.revents & libc::POLLOUT != 0,
+        error: p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
+    };
+    Ok((ready(&fds[0]), ready(&fds[1])))
+}
+
+/// Bytes written into the pipe behind `fd` and not read yet
+/// (`ioctl(FIONREAD)`). On Linux this works on a write end too, and still
+/// counts the unread bytes after the reader has gone.
+///
+/// # Errors
+///
+/// Returns the OS error of `ioctl(2)`.
+pub(crate) fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // at `n`, valid and writable for the call; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n.max(0) as usize)
+    }
+}
+
+/// Blocks `SIGPIPE` for the calling thread only.
+///
+/// A write to a FIFO whose reader has gone then fails with `EPIPE`
+/// instead of killing the process, without changing the process-wide
+/// disposition that the application owns (libdlt ignores SIGPIPE for the
+/// whole process; a library should not). The signal raised by such a
+/// write is thread-directed, so it stays pending on this thread, which
+/// never unblocks it, and is discarded when the thread exits.
+///
+/// # Errors
+///
+/// Returns the OS error of `pthread_sigmask(3)`.
+pub(crate) fn block_sigpipe_on_this_thread() -> io::Result<()> {
+    // SAFETY: an all-zero sigset_t is a valid value to pass to
+    // sigemptyset, which initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t for both calls;
+    // pthread_sigmask reads it and accepts a null old-set pointer.
+    let rc = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    fn temp_dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "taktora-sys-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("create temp dir");
+        d
+    }
+
+    #[test]
+    fn monotonic_timestamp_advances_in_tenths_of_ms() {
+        let a = monotonic_timestamp();
+        let start = std::time::Instant::now();
+        // Await a condition (the clock moving past 2 ticks), bounded.
+        let b = loop {
+            let b = monotonic_timestamp();
+            if b.wrapping_sub(a) >= 2 || start.elapsed() > Duration::from_secs(5) {
+                break b;
+            }
+            std::thread::yield_now();
+        };
+        let elapsed_ticks = (start.elapsed().as_micros() / 100) as u32;
+        assert!(b.wrapping_sub(a) >= 2, "clock did not advance");
+        assert!(
+            b.wrapping_sub(a) <= elapsed_ticks + 2,
+            "moved {} ticks in {} ticks of wall time",
+            b.wrapping_sub(a),
+            elapsed_ticks
+        );
+    }
+
+    #[test]
+    fn mkfifo_poll_and_fionread_on_a_real_fifo() {
+        let d = temp_dir("fifo");
+        let p = d.join("f");
+        mkfifo(&p, 0o600).expect("mkfifo");
+        assert!(std::fs::metadata(&p).unwrap().file_type().is_fifo());
+        assert!(mkfifo(&p, 0o600).is_err(), "second mkfifo must fail");
+        let mut rw = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .expect("open fifo");
+        let (r, _) = poll2(Some(rw.as_fd()), None, Duration::ZERO).unwrap();
+        assert!(!r.readable, "empty fifo is not readable");
+        rw.write_all(b"hello").unwrap();
+        assert_eq!(unread_bytes(rw.as_fd()).unwrap(), 5);
+        let (r, w) = poll2(Some(rw.as_fd()), Some(rw.as_fd()), Duration::ZERO).unwrap();
+        assert!(r.readable && w.writable);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn blocked_sigpipe_turns_into_epipe() {
+        let d = temp_dir("pipe");
+        let p = d.join("f");
+        mkfifo(&p, 0o600).unwrap();
+        let reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .unwrap();
+        let mut w = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .unwrap();
+        drop(reader);
+        // Rust's test harness ignores SIGPIPE already; run in a thread that
+        // blocks it explicitly to exercise the call itself.
+        let r = std::thread::spawn(move || {
+            block_sigpipe_on_this_thread().expect("block");
+            w.write(b"x").map_err(|e| e.raw_os_error())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(r, Err(Some(libc::EPIPE)));
+        std::fs::remove_dir_all(&d).ok();
+    }
+}
