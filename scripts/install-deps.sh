@@ -5,14 +5,14 @@
 set -euo pipefail
 
 missing=()
-for tool in dlt-daemon dlt-receive; do
+for tool in dlt-daemon dlt-receive dlt-control; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         missing+=("$tool")
     fi
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-deps: dlt-daemon and dlt-receive already installed"
+    echo "install-deps: dlt-daemon, dlt-receive and dlt-control already installed"
     exit 0
 fi
 
@@ -35,7 +35,7 @@ echo "install-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get install -y dlt-daemon
 
 # Debian starts the packaged daemon as a service where systemd runs; our
 # tests never use it (each starts a private daemon), so it is left alone.
-for tool in dlt-daemon dlt-receive; do
+for tool in dlt-daemon dlt-receive dlt-control; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "install-deps: $tool still not on PATH after installing" >&2
         exit 1
