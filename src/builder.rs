@@ -67,10 +67,10 @@ struct Mapping {
 /// | pipe directory | `$DLT_PIPE_DIR`, else [`DEFAULT_PIPE_DIR`] `/tmp` |
 /// | initial level | INFO until the daemon says otherwise, as libdlt |
 /// | channel capacity | [`DEFAULT_CHANNEL_CAPACITY`] records |
-/// | offline ring capacity | [`DEFAULT_RING_CAPACITY`](crate::DEFAULT_RING_CAPACITY) records |
+/// | offline ring capacity | [`DEFAULT_RING_CAPACITY`] records |
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
-/// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) |
+/// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -204,7 +204,7 @@ impl DltLayerBuilder {
 
     /// Sets how many records the offline ring keeps while the daemon is
     /// away (at least 1). Defaults to
-    /// [`DEFAULT_RING_CAPACITY`](crate::DEFAULT_RING_CAPACITY).
+    /// [`DEFAULT_RING_CAPACITY`].
     pub fn with_ring_capacity(self, records: usize) -> Self {
         Self {
             ring_capacity: records,
@@ -213,7 +213,7 @@ impl DltLayerBuilder {
     }
 
     /// Sets the largest frame in bytes, user header included, from
-    /// [`MIN_FRAME_LIMIT`](crate::MIN_FRAME_LIMIT) to [`FRAME_CAP`]. Longer
+    /// [`MIN_FRAME_LIMIT`] to [`FRAME_CAP`]. Longer
     /// messages are truncated with a visible marker. Defaults to
     /// [`FRAME_CAP`].
     pub fn with_max_frame(self, bytes: usize) -> Self {
@@ -235,7 +235,7 @@ impl DltLayerBuilder {
     }
 
     /// Sets how long dropping the guard waits for buffered records.
-    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT).
+    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {
             shutdown_timeout: timeout,

@@ -51,7 +51,7 @@ pub enum PushOutcome {
     StoredDroppedOldest,
 }
 
-/// A record longer than [`MAX_RECORD_LEN`] was offered to
+/// A record longer than [`FRAME_CAP`](crate::FRAME_CAP) was offered to
 /// [`OfflineRing::push`]; nothing was stored and nothing was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordTooLarge {
@@ -64,7 +64,7 @@ impl RecordTooLarge {
         self.len
     }
 
-    /// The largest length the ring accepts ([`MAX_RECORD_LEN`]).
+    /// The largest length the ring accepts ([`FRAME_CAP`](crate::FRAME_CAP)).
     pub fn max_len(&self) -> usize {
         MAX_RECORD_LEN
     }
@@ -140,7 +140,7 @@ pub struct OfflineRing {
 
 impl OfflineRing {
     /// The largest record the ring stores, in bytes (same as
-    /// [`MAX_RECORD_LEN`]).
+    /// [`FRAME_CAP`](crate::FRAME_CAP)).
     pub const MAX_RECORD: usize = MAX_RECORD_LEN;
 
     /// Storage cost of one slot in bytes (`MAX_RECORD_LEN + 2`): multiply by
@@ -198,7 +198,7 @@ impl OfflineRing {
     /// # Errors
     ///
     /// Returns [`RecordTooLarge`] if `record` is longer than
-    /// [`MAX_RECORD_LEN`]; the ring is then left exactly as it was (nothing
+    /// [`FRAME_CAP`](crate::FRAME_CAP); the ring is then left exactly as it was (nothing
     /// stored, nothing dropped, the drop counter unchanged).
     pub fn push(&mut self, record: &[u8]) -> Result<PushOutcome, RecordTooLarge> {
         let too_large = RecordTooLarge { len: record.len() };
