@@ -111,7 +111,12 @@ mod real_daemon {
     }
 
     /// Waits for `n` log lines from `apid` and fails with the daemon's log.
-    fn wait_logs(receiver: &Receiver, daemon: &PrivateDaemon, apid: &str, n: usize) -> Vec<DltLine> {
+    fn wait_logs(
+        receiver: &Receiver,
+        daemon: &PrivateDaemon,
+        apid: &str,
+        n: usize,
+    ) -> Vec<DltLine> {
         receiver
             .wait_for_count(|l| l.kind == "log" && l.apid == apid, n, ARRIVAL)
             .unwrap_or_else(|e| {
@@ -263,7 +268,11 @@ mod real_daemon {
         assert_eq!(s.emitted, N, "{s:?}");
         assert_eq!(s.written, N, "{s:?}");
         assert_eq!(
-            (s.dropped_queue_full, s.dropped_ring_full, s.dropped_no_flusher),
+            (
+                s.dropped_queue_full,
+                s.dropped_ring_full,
+                s.dropped_no_flusher
+            ),
             (0, 0, 0),
             "no drops: {s:?}"
         );
@@ -307,7 +316,9 @@ mod real_daemon {
             .strip_suffix(taktora_log::TRUNCATION_MARKER)
             .unwrap_or_else(|| panic!("ends with the truncation marker: {}", cut.raw));
         assert!(
-            !kept.is_empty() && kept.len() < taktora_log::FRAME_CAP && kept.bytes().all(|b| b == b'x'),
+            !kept.is_empty()
+                && kept.len() < taktora_log::FRAME_CAP
+                && kept.bytes().all(|b| b == b'x'),
             "a prefix of the message was kept ({} bytes)",
             kept.len()
         );
@@ -337,7 +348,11 @@ mod degraded {
             .expect("building without a daemon works");
         let stats = layer.clone();
         let app_fifo = app_fifo_path(dir);
-        assert!(is_fifo(&app_fifo), "{} exists while running", app_fifo.display());
+        assert!(
+            is_fifo(&app_fifo),
+            "{} exists while running",
+            app_fifo.display()
+        );
 
         let started = Instant::now();
         with_layer(layer, || {
@@ -448,7 +463,9 @@ mod degraded {
             .build()
             .expect("build the layer");
         let stats = layer.clone();
-        with_layer(layer.clone(), || tracing::info!("while the reader is there"));
+        with_layer(layer.clone(), || {
+            tracing::info!("while the reader is there")
+        });
         flush_all(&guard, "the first record");
         // The daemon "crashes": its FIFO stays, nobody reads it.
         drop(reader);
@@ -512,7 +529,9 @@ mod fake_daemon {
 
     fn id_at(b: &[u8], off: usize) -> String {
         let id = &b[off..off + 4];
-        String::from_utf8_lossy(id).trim_end_matches('\0').to_owned()
+        String::from_utf8_lossy(id)
+            .trim_end_matches('\0')
+            .to_owned()
     }
 
     /// Reads everything the FIFO holds now, without blocking.
@@ -700,7 +719,11 @@ mod fake_daemon {
             &msgs[7],
             "FDEF",
             DltLogLevel::Error,
-            &[(None, "failed"), (Some("ok"), "true"), (Some("ratio"), "0.5")],
+            &[
+                (None, "failed"),
+                (Some("ok"), "true"),
+                (Some("ratio"), "0.5"),
+            ],
         );
 
         drop(guard);
