@@ -217,7 +217,12 @@ mod real_daemon {
             want.len(),
             "exactly one line per event: {got:#?}"
         );
+        // MCNT counts per context, from 0.
+        let mut counters = std::collections::HashMap::new();
         for (i, (line, want)) in got.iter().zip(&want).enumerate() {
+            let mcnt: &mut u8 = counters.entry(want.ctid).or_default();
+            assert_eq!(line.mcnt, *mcnt, "event {i} MCNT: {}", line.raw);
+            *mcnt += 1;
             let args: Vec<String> = if want.args.len() == 1 {
                 // A single message argument may contain spaces.
                 vec![line.args.clone()]
