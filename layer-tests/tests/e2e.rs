@@ -416,6 +416,61 @@ mod degraded {
         log_without_daemon(dir.path(), "E2NX", libc::ENXIO);
     }
 
+    /// Builds a layer on `dir` and returns the error, panicking if it
+    /// builds.
+    fn build_error(dir: &Path) -> taktora_log::InitError {
+        match DltLayer::builder("E2BD").with_pipe_dir(dir).build() {
+            Ok(_) => panic!("building on {} must fail", dir.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn unusable_pipe_dirs_are_clear_io_errors_naming_the_dir() {
+        let tmp = temp_dir("baddir");
+        let missing = tmp.path().join("missing");
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, b"not a directory").expect("create a file");
+        let read_only = tmp.path().join("read-only");
+        std::fs::create_dir(&read_only).expect("create dir");
+        std::fs::set_permissions(
+            &read_only,
+            std::os::unix::fs::PermissionsExt::from_mode(0o555),
+        )
+        .expect("chmod 0555");
+        let mut cases = vec![(missing, libc::ENOENT), (file.clone(), libc::ENOTDIR)];
+        // Root (CAP_DAC_OVERRIDE) writes into a 0555 dir anyway.
+        let probe = read_only.join("probe");
+        if std::fs::write(&probe, b"").is_err() {
+            cases.push((read_only.clone(), libc::EACCES));
+        } else {
+            eprintln!("skipping the read-only dir case: this user can write into 0555 dirs");
+        }
+        for (dir, errno) in cases {
+            let e = build_error(&dir);
+            assert_eq!(
+                e.kind(),
+                taktora_log::InitErrorKind::Io,
+                "{}: {e}",
+                dir.display()
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(&dir.join("dltpipes").display().to_string()),
+                "the error names the directory: {text}"
+            );
+            let source = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .unwrap_or_else(|| panic!("an io::Error source: {e:?}"));
+            assert_eq!(source.raw_os_error(), Some(errno), "{}: {e}", dir.display());
+        }
+        std::fs::set_permissions(
+            &read_only,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod back so the temp dir can be removed");
+    }
+
     /// The environment variable that makes [`sigpipe_child`] run.
     const CHILD_ENV: &str = "TAKTORA_E2E_SIGPIPE_CHILD";
 
