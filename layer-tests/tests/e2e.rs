@@ -255,10 +255,9 @@ mod real_daemon {
         let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
         let (layer, guard) = DltLayer::builder("E2BU")
             .with_default_context("BRST", "burst")
-            // Room for the whole burst in the channel, and in the ring in
-            // case the burst starts before the flusher has connected.
+            // Room for the whole burst in the channel; the ring keeps its
+            // default size (the flusher connects before it takes records).
             .with_channel_capacity(N as usize)
-            .with_ring_capacity(N as usize)
             .with_pipe_dir(daemon.dir())
             .build()
             .expect("build the layer");
