@@ -26,7 +26,12 @@ use crate::sys;
 
 /// The field [`fatal!`](crate::fatal) adds to an ERROR event to make it a
 /// DLT FATAL message. It is not sent as an argument.
-pub const FATAL_FIELD: &str = "taktora_log.fatal";
+///
+/// A plain identifier on purpose: `tracing`'s macros reject a dotted field
+/// name (`taktora_log.fatal`) after `target:`, `parent:` or `name:` with
+/// "local ambiguity when calling macro", which broke every such form of
+/// `fatal!`.
+pub const FATAL_FIELD: &str = "taktora_log_fatal";
 
 /// The name of the field `tracing` gives an event's message.
 const MESSAGE_FIELD: &str = "message";

@@ -109,27 +109,27 @@ pub mod __private {
 #[macro_export]
 macro_rules! fatal {
     (name: $name:expr, target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(name: $name, target: $target, parent: $parent, taktora_log_fatal = true, $($arg)+)
     };
     (name: $name:expr, target: $target:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, target: $target, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(name: $name, target: $target, taktora_log_fatal = true, $($arg)+)
     };
     (name: $name:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(name: $name, parent: $parent, taktora_log_fatal = true, $($arg)+)
     };
     (name: $name:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(name: $name, taktora_log_fatal = true, $($arg)+)
     };
     (target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(target: $target, parent: $parent, taktora_log_fatal = true, $($arg)+)
     };
     (target: $target:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(target: $target, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(target: $target, taktora_log_fatal = true, $($arg)+)
     };
     (parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(parent: $parent, taktora_log_fatal = true, $($arg)+)
     };
     ($($arg:tt)+) => {
-        $crate::__private::tracing::error!(taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::error!(taktora_log_fatal = true, $($arg)+)
     };
 }

@@ -1,0 +1,814 @@
+//! End to end: `tracing` and `log` events through [`DltLayer`] into a real
+//! `dlt-daemon`, read back with `dlt-receive -a` (issue 2, "What must
+//! show"), plus what must hold without a daemon: degraded mode, and the
+//! exact byte stream an in-process fake daemon reads from the FIFO.
+//!
+//! Every test builds its own layer into a *local* subscriber
+//! (`with_default`), uses its own pipe directory and a unique application
+//! ID, and uses [`FlushGuard::flush`] as its barrier: no sleeps.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use taktora_log::{DltLayer, FlushGuard, LogLevel};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer;
+
+/// Generous bound for anything to arrive on a loaded 2-core machine.
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+/// Installs the `log` → `tracing` bridge once per process. `LogTracer`
+/// dispatches to the thread's current default subscriber, so each test's
+/// local subscriber sees its own `log` records.
+fn init_log_tracer() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| tracing_log::LogTracer::init().expect("install LogTracer"));
+}
+
+/// Runs `f` with `layer` (filtered by its own DLT levels) as this thread's
+/// default subscriber.
+fn with_layer<R>(layer: DltLayer, f: impl FnOnce() -> R) -> R {
+    let levels = layer.levels();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
+    tracing::subscriber::with_default(subscriber, f)
+}
+
+/// Flushes and panics unless everything logged so far was written.
+fn flush_all(guard: &FlushGuard, what: &str) {
+    let outcome = guard.flush(ARRIVAL);
+    assert!(
+        outcome.complete && outcome.pending == 0,
+        "flushing {what} within {ARRIVAL:?}: {outcome:?}, stats {:?}",
+        guard.stats()
+    );
+}
+
+/// `<dir>/dltpipes/dlt<pid>`: this process's application FIFO.
+fn app_fifo_path(dir: &Path) -> PathBuf {
+    dir.join("dltpipes")
+        .join(format!("dlt{}", std::process::id()))
+}
+
+fn is_fifo(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Creates a FIFO at `path` with mode 0620 (as dlt-daemon creates `dlt`).
+#[allow(unsafe_code)] // one libc call std does not wrap
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
+    // mkfifo only reads it.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o620) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        io::Error::last_os_error()
+    );
+}
+
+/// A fresh temp dir for a test that needs no daemon.
+fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("taktora-e2e-{tag}-"))
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// Tests against the real `dlt-daemon`, read back with `dlt-receive -a`.
+mod real_daemon {
+    use super::*;
+    use layer_tests::{require_dlt_tools, DltLine, PrivateDaemon, Receiver};
+
+    /// A value with a known `Debug` form and no spaces (`dlt-receive`
+    /// joins arguments with single spaces).
+    #[derive(Debug)]
+    enum Gear {
+        Reverse,
+    }
+
+    /// What one `dlt-receive` line must show.
+    #[derive(Debug)]
+    struct Expected {
+        ctid: &'static str,
+        level: &'static str,
+        args: Vec<String>,
+    }
+
+    fn exp(ctid: &'static str, level: &'static str, args: &[&str]) -> Expected {
+        Expected {
+            ctid,
+            level,
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// Waits for `n` log lines from `apid` and fails with the daemon's log.
+    fn wait_logs(
+        receiver: &Receiver,
+        daemon: &PrivateDaemon,
+        apid: &str,
+        n: usize,
+    ) -> Vec<DltLine> {
+        receiver
+            .wait_for_count(|l| l.kind == "log" && l.apid == apid, n, ARRIVAL)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "waiting for {n} log lines from {apid}: {e}\n{}",
+                    daemon.log_text()
+                )
+            })
+    }
+
+    #[test]
+    fn every_level_via_tracing_log_and_fatal_shows_app_context_level_and_args_in_order() {
+        if !require_dlt_tools() {
+            return;
+        }
+        init_log_tracer();
+        let daemon = PrivateDaemon::start_with(&["ContextLogLevel = 6"]).expect("start dlt-daemon");
+        let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
+        let (layer, guard) = DltLayer::builder("E2LV")
+            .with_app_description("e2e every level")
+            .with_default_context("MAIN", "unmapped targets")
+            .with_context("e2e", "E2E", "e2e root")
+            .with_context("e2e::net", "NET", "e2e network")
+            .with_context("e2e::net::can", "CAN", "e2e CAN bus")
+            .with_initial_level(LogLevel::Verbose)
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+
+        with_layer(layer, || {
+            // tracing, every level, every field type; targets exercise
+            // the longest-prefix rule and its module boundary.
+            tracing::error!(
+                target: "e2e::net::can::rx",
+                i = -42i64,
+                u = 42u64,
+                b = true,
+                f = 1.5f64,
+                s = "word",
+                d = ?Gear::Reverse,
+                "tracing-error"
+            );
+            tracing::warn!(
+                target: "e2e::net::udp",
+                min = i64::MIN,
+                max = u64::MAX,
+                off = false,
+                neg = -0.25f64,
+                "tracing-warn"
+            );
+            tracing::info!(target: "e2e::ui", s = "hä", shown = %"display", "tracing-info");
+            tracing::debug!(target: "e2e::network", n = 7i64, "tracing-debug");
+            tracing::trace!(target: "other::crate", n = 8u64, "tracing-trace");
+            // log, through LogTracer; targets map the same way.
+            log::error!(target: "e2e::net::can", "log-error {}", 1);
+            log::warn!(target: "e2e::net", "log-warn");
+            log::info!(target: "e2e", "log-info");
+            log::debug!(target: "e2e::netx", "log-debug"); // E2E, not NET
+            log::trace!(target: "elsewhere", "log-trace");
+            // fatal!, with and without fields.
+            taktora_log::fatal!(target: "e2e::net::can", code = 7u32, ok = false, "fatal-can");
+            // No target: the module path `e2e::real_daemon` maps to E2E.
+            taktora_log::fatal!("fatal-{}", "default");
+        });
+        flush_all(&guard, "the level events");
+
+        let want = [
+            exp(
+                "CAN",
+                "error",
+                &["tracing-error", "-42", "42", "1", "1.5", "word", "Reverse"],
+            ),
+            exp(
+                "NET",
+                "warn",
+                &[
+                    "tracing-warn",
+                    "-9223372036854775808",
+                    "18446744073709551615",
+                    "0",
+                    "-0.25",
+                ],
+            ),
+            exp("E2E", "info", &["tracing-info", "hä", "display"]),
+            exp("E2E", "debug", &["tracing-debug", "7"]),
+            exp("MAIN", "verbose", &["tracing-trace", "8"]),
+            exp("CAN", "error", &["log-error 1"]),
+            exp("NET", "warn", &["log-warn"]),
+            exp("E2E", "info", &["log-info"]),
+            exp("E2E", "debug", &["log-debug"]),
+            exp("MAIN", "verbose", &["log-trace"]),
+            exp("CAN", "fatal", &["fatal-can", "7", "0"]),
+            exp("E2E", "fatal", &["fatal-default"]),
+        ];
+        let got = wait_logs(&receiver, &daemon, "E2LV", want.len());
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "exactly one line per event: {got:#?}"
+        );
+        // MCNT counts per context, from 0.
+        let mut counters = std::collections::HashMap::new();
+        for (i, (line, want)) in got.iter().zip(&want).enumerate() {
+            let mcnt: &mut u8 = counters.entry(want.ctid).or_default();
+            assert_eq!(line.mcnt, *mcnt, "event {i} MCNT: {}", line.raw);
+            *mcnt += 1;
+            let args: Vec<String> = if want.args.len() == 1 {
+                // A single message argument may contain spaces.
+                vec![line.args.clone()]
+            } else {
+                line.args_vec().into_iter().map(str::to_owned).collect()
+            };
+            assert_eq!(line.apid, "E2LV", "event {i} app ID: {}", line.raw);
+            assert_eq!(line.ctid, want.ctid, "event {i} context ID: {}", line.raw);
+            assert_eq!(line.level, want.level, "event {i} level: {}", line.raw);
+            assert!(line.verbose, "event {i} verbose: {}", line.raw);
+            assert_eq!(
+                usize::from(line.noar),
+                want.args.len(),
+                "event {i} NOAR: {}",
+                line.raw
+            );
+            assert_eq!(args, want.args, "event {i} arguments: {}", line.raw);
+        }
+        let s = guard.stats();
+        assert_eq!((s.emitted, s.written), (12, 12), "{s:?}");
+    }
+
+    #[test]
+    fn burst_of_10000_arrives_complete_in_order_and_once() {
+        if !require_dlt_tools() {
+            return;
+        }
+        const N: u64 = 10_000;
+        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
+        let (layer, guard) = DltLayer::builder("E2BU")
+            .with_default_context("BRST", "burst")
+            // Room for the whole burst in the channel; the ring keeps its
+            // default size (the flusher connects before it takes records).
+            .with_channel_capacity(N as usize)
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+
+        with_layer(layer, || {
+            for seq in 0..N {
+                tracing::info!(seq, "burst");
+            }
+        });
+        flush_all(&guard, "the burst");
+        let s = guard.stats();
+        assert_eq!(s.emitted, N, "{s:?}");
+        assert_eq!(s.written, N, "{s:?}");
+        assert_eq!(
+            (
+                s.dropped_queue_full,
+                s.dropped_ring_full,
+                s.dropped_no_flusher
+            ),
+            (0, 0, 0),
+            "no drops: {s:?}"
+        );
+        assert_eq!(s.summaries, 0, "no drop summary: {s:?}");
+
+        let got = receiver
+            .wait_for_count(|l| l.is_log_from("E2BU", "BRST"), N as usize, ARRIVAL * 4)
+            .unwrap_or_else(|e| panic!("waiting for the burst: {e}\n{}", daemon.log_text()));
+        assert_eq!(got.len(), N as usize, "no record twice");
+        for (i, line) in got.iter().enumerate() {
+            let want = format!("burst {i}");
+            assert_eq!(line.args, want, "record {i} in order: {}", line.raw);
+            assert_eq!(line.mcnt, (i % 256) as u8, "record {i} MCNT: {}", line.raw);
+        }
+    }
+
+    #[test]
+    fn message_longer_than_frame_cap_arrives_once_truncated_with_marker() {
+        if !require_dlt_tools() {
+            return;
+        }
+        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
+        let (layer, guard) = DltLayer::builder("E2TR")
+            .with_default_context("TRNC", "truncation")
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+        let long = "x".repeat(2 * taktora_log::FRAME_CAP);
+        with_layer(layer, || {
+            tracing::info!("{long}");
+            tracing::info!("after");
+        });
+        flush_all(&guard, "the long message");
+        let got = wait_logs(&receiver, &daemon, "E2TR", 2);
+        assert_eq!(got.len(), 2, "one line per message, never split: {got:#?}");
+        let cut = &got[0];
+        assert_eq!(cut.noar, 1, "{}", cut.raw);
+        let kept = cut
+            .args
+            .strip_suffix(taktora_log::TRUNCATION_MARKER)
+            .unwrap_or_else(|| panic!("ends with the truncation marker: {}", cut.raw));
+        assert!(
+            !kept.is_empty()
+                && kept.len() < taktora_log::FRAME_CAP
+                && kept.bytes().all(|b| b == b'x'),
+            "a prefix of the message was kept ({} bytes)",
+            kept.len()
+        );
+        assert_eq!(got[1].args, "after", "the next message is intact");
+        let s = guard.stats();
+        assert_eq!(s.truncated, 1, "{s:?}");
+        assert_eq!(s.written, 2, "{s:?}");
+    }
+}
+
+/// Without a daemon: nothing panics, hangs or kills the process, and the
+/// counters tell where every record is.
+mod degraded {
+    use super::*;
+
+    /// Records logged in each degraded test.
+    const N: u64 = 5;
+
+    /// Logs [`N`] records into `dir`, where no daemon reads, and checks
+    /// the flush outcome, the stats, the bounded drop and the app FIFO.
+    /// `errno` is what connecting to the daemon's FIFO must fail with.
+    fn log_without_daemon(dir: &Path, app: &str, errno: i32) {
+        let (layer, guard) = DltLayer::builder(app)
+            .with_pipe_dir(dir)
+            .with_shutdown_timeout(Duration::from_millis(200))
+            .build()
+            .expect("building without a daemon works");
+        let stats = layer.clone();
+        let app_fifo = app_fifo_path(dir);
+        assert!(
+            is_fifo(&app_fifo),
+            "{} exists while running",
+            app_fifo.display()
+        );
+
+        let started = Instant::now();
+        with_layer(layer, || {
+            for seq in 0..N {
+                tracing::info!(seq, "offline");
+            }
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "logging returned at once without a daemon (took {:?})",
+            started.elapsed()
+        );
+
+        let outcome = guard.flush(Duration::from_millis(300));
+        assert!(!outcome.complete, "nothing can complete: {outcome:?}");
+        assert_eq!((outcome.written, outcome.pending), (0, N), "{outcome:?}");
+        let s = guard.stats();
+        assert_eq!((s.emitted, s.written), (N, 0), "{s:?}");
+        assert_eq!(s.queued + s.buffered, N, "every record waits: {s:?}");
+        assert_eq!(
+            (
+                s.dropped_queue_full,
+                s.dropped_ring_full,
+                s.dropped_no_flusher,
+                s.lost_at_shutdown
+            ),
+            (0, 0, 0, 0),
+            "nothing dropped yet: {s:?}"
+        );
+        assert_eq!(s.connects, 0, "{s:?}");
+        assert_eq!(s.last_os_error, errno, "{s:?}");
+
+        let t = Instant::now();
+        drop(guard);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "dropping the guard is bounded by its shutdown timeout (took {:?})",
+            t.elapsed()
+        );
+        let s = stats.stats();
+        assert_eq!(s.lost_at_shutdown, N, "unsent records are counted: {s:?}");
+        assert_eq!((s.queued, s.buffered), (0, 0), "{s:?}");
+        assert!(!app_fifo.exists(), "{} removed", app_fifo.display());
+    }
+
+    #[test]
+    fn no_daemon_fifo_enoent_buffers_reports_pending_and_counts_loss_at_shutdown() {
+        let dir = temp_dir("enoent");
+        log_without_daemon(dir.path(), "E2NO", libc::ENOENT);
+    }
+
+    #[test]
+    fn stale_daemon_fifo_without_reader_enxio_buffers_reports_pending_and_counts_loss() {
+        let dir = temp_dir("enxio");
+        mkfifo(&dir.path().join("dlt"));
+        log_without_daemon(dir.path(), "E2NX", libc::ENXIO);
+    }
+
+    /// Builds a layer on `dir` and returns the error, panicking if it
+    /// builds.
+    fn build_error(dir: &Path) -> taktora_log::InitError {
+        match DltLayer::builder("E2BD").with_pipe_dir(dir).build() {
+            Ok(_) => panic!("building on {} must fail", dir.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn unusable_pipe_dirs_are_clear_io_errors_naming_the_dir() {
+        let tmp = temp_dir("baddir");
+        let missing = tmp.path().join("missing");
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, b"not a directory").expect("create a file");
+        let read_only = tmp.path().join("read-only");
+        std::fs::create_dir(&read_only).expect("create dir");
+        std::fs::set_permissions(
+            &read_only,
+            std::os::unix::fs::PermissionsExt::from_mode(0o555),
+        )
+        .expect("chmod 0555");
+        let mut cases = vec![(missing, libc::ENOENT), (file.clone(), libc::ENOTDIR)];
+        // Root (CAP_DAC_OVERRIDE) writes into a 0555 dir anyway.
+        let probe = read_only.join("probe");
+        if std::fs::write(&probe, b"").is_err() {
+            cases.push((read_only.clone(), libc::EACCES));
+        } else {
+            eprintln!("skipping the read-only dir case: this user can write into 0555 dirs");
+        }
+        for (dir, errno) in cases {
+            let e = build_error(&dir);
+            assert_eq!(
+                e.kind(),
+                taktora_log::InitErrorKind::Io,
+                "{}: {e}",
+                dir.display()
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(&dir.join("dltpipes").display().to_string()),
+                "the error names the directory: {text}"
+            );
+            let source = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .unwrap_or_else(|| panic!("an io::Error source: {e:?}"));
+            assert_eq!(source.raw_os_error(), Some(errno), "{}: {e}", dir.display());
+        }
+        std::fs::set_permissions(
+            &read_only,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod back so the temp dir can be removed");
+    }
+
+    /// The environment variable that makes [`sigpipe_child`] run.
+    const CHILD_ENV: &str = "TAKTORA_E2E_SIGPIPE_CHILD";
+
+    /// Runs [`sigpipe_child`] in a child process with `SIGPIPE` at its
+    /// default action (terminate): Rust's runtime ignores `SIGPIPE`, which
+    /// would hide the failure in this process.
+    #[test]
+    fn write_after_reader_left_does_not_kill_the_process_with_sigpipe() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "degraded::sigpipe_child",
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, "1")
+            .output()
+            .expect("run the child test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran the scenario:\n{stdout}"
+        );
+    }
+
+    /// The scenario for the test above; does nothing unless [`CHILD_ENV`]
+    /// is set (it changes the process's SIGPIPE disposition).
+    #[test]
+    #[ignore = "run by write_after_reader_left_does_not_kill_the_process_with_sigpipe"]
+    fn sigpipe_child() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return;
+        }
+        set_sigpipe_default();
+        let dir = temp_dir("epipe");
+        let fifo = dir.path().join("dlt");
+        mkfifo(&fifo);
+        let reader = open_reader(&fifo);
+        let (layer, guard) = DltLayer::builder("E2PI")
+            .with_pipe_dir(dir.path())
+            .with_shutdown_timeout(Duration::from_millis(200))
+            .build()
+            .expect("build the layer");
+        let stats = layer.clone();
+        with_layer(layer.clone(), || {
+            tracing::info!("while the reader is there")
+        });
+        flush_all(&guard, "the first record");
+        // The daemon "crashes": its FIFO stays, nobody reads it.
+        drop(reader);
+        with_layer(layer, || tracing::info!("after the reader left"));
+        let outcome = guard.flush(Duration::from_millis(300));
+        assert!(!outcome.complete, "{outcome:?}");
+        assert_eq!((outcome.written, outcome.pending), (1, 1), "{outcome:?}");
+        let s = guard.stats();
+        assert_eq!(s.disconnects, 1, "the EPIPE was seen: {s:?}");
+        drop(guard);
+        assert_eq!(stats.stats().lost_at_shutdown, 1);
+    }
+
+    #[allow(unsafe_code)] // one libc call std does not wrap
+    fn set_sigpipe_default() {
+        // SAFETY: signal(2) with SIG_DFL installs no handler code; this
+        // child process runs only this one test.
+        let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        assert_ne!(old, libc::SIG_ERR, "signal(SIGPIPE, SIG_DFL)");
+    }
+}
+
+/// Opens `fifo` for reading without blocking: the fake daemon's end.
+fn open_reader(fifo: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(fifo)
+        .unwrap_or_else(|e| panic!("open {} for reading: {e}", fifo.display()))
+}
+
+/// An in-process fake daemon: reads the FIFO and checks every byte.
+mod fake_daemon {
+    use super::*;
+    use dlt_parse::verbose::VerboseValue;
+    use dlt_parse::{DltLogLevel, DltMessageType, DltPacketSlice};
+
+    const LOG: u32 = 1;
+    const REGISTER_APPLICATION: u32 = 2;
+    const UNREGISTER_APPLICATION: u32 = 3;
+    const REGISTER_CONTEXT: u32 = 4;
+    const UNREGISTER_CONTEXT: u32 = 5;
+
+    /// One user-protocol message cut from the stream.
+    #[derive(Debug)]
+    struct UserMsg {
+        kind: u32,
+        bytes: Vec<u8>,
+    }
+
+    fn u32_at(b: &[u8], off: usize) -> u32 {
+        let bytes = b
+            .get(off..off + 4)
+            .unwrap_or_else(|| panic!("4 bytes at offset {off} of a {}-byte message", b.len()));
+        u32::from_ne_bytes(bytes.try_into().expect("4 bytes"))
+    }
+
+    fn i32_at(b: &[u8], off: usize) -> i32 {
+        u32_at(b, off) as i32
+    }
+
+    fn id_at(b: &[u8], off: usize) -> String {
+        let id = &b[off..off + 4];
+        String::from_utf8_lossy(id)
+            .trim_end_matches('\0')
+            .to_owned()
+    }
+
+    /// Reads everything the FIFO holds now, without blocking.
+    fn drain(f: &mut File) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("reading the fake daemon FIFO: {e}"),
+            }
+        }
+    }
+
+    /// Cuts `stream` into messages, each as long as its own header says;
+    /// panics unless they tile the stream exactly.
+    fn split(stream: &[u8]) -> Vec<UserMsg> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < stream.len() {
+            let rest = &stream[at..];
+            assert!(
+                rest.len() >= 8 && rest[..4] == *b"DUH\x01",
+                "message at byte {at} starts with DUH\\x01: {:02x?}",
+                &rest[..rest.len().min(16)]
+            );
+            let kind = u32_at(rest, 4);
+            let size = match kind {
+                LOG => {
+                    assert!(rest.len() >= 12, "LOG header at byte {at}");
+                    8 + usize::from(u16::from_be_bytes([rest[10], rest[11]]))
+                }
+                REGISTER_APPLICATION => 20 + u32_at(rest, 16) as usize,
+                UNREGISTER_APPLICATION => 16,
+                REGISTER_CONTEXT => 30 + u32_at(rest, 26) as usize,
+                UNREGISTER_CONTEXT => 20,
+                other => panic!("unexpected message type {other} at byte {at}"),
+            };
+            assert!(
+                size <= rest.len(),
+                "type {kind} at byte {at} says {size} bytes, {} left",
+                rest.len()
+            );
+            out.push(UserMsg {
+                kind,
+                bytes: rest[..size].to_vec(),
+            });
+            at += size;
+        }
+        out
+    }
+
+    /// A decoded argument: name (if any) and value, printed.
+    fn arg(v: VerboseValue<'_>) -> (Option<String>, String) {
+        let name = v.name().map(str::to_owned);
+        let value = match v {
+            VerboseValue::Str(s) => s.value.to_owned(),
+            VerboseValue::I64(x) => x.value.to_string(),
+            VerboseValue::U64(x) => x.value.to_string(),
+            VerboseValue::Bool(x) => x.value.to_string(),
+            VerboseValue::F64(x) => x.value.to_string(),
+            other => panic!("unexpected argument {other:?}"),
+        };
+        (name, value)
+    }
+
+    /// Checks a LOG message with `dlt_parse` against what was logged.
+    fn check_log(m: &UserMsg, ctid: &str, level: DltLogLevel, args: &[(Option<&str>, &str)]) {
+        let packet = DltPacketSlice::from_slice(&m.bytes[8..]).expect("dlt_parse decodes the LOG");
+        assert_eq!(packet.slice().len(), m.bytes.len() - 8, "8 + LEN");
+        let ext = packet
+            .header()
+            .extended_header
+            .clone()
+            .expect("extended header");
+        assert_eq!(&ext.application_id, b"E2FK", "APID");
+        assert_eq!(
+            String::from_utf8_lossy(&ext.context_id).trim_end_matches('\0'),
+            ctid,
+            "CTID"
+        );
+        assert_eq!(
+            packet.message_type(),
+            Some(DltMessageType::Log(level)),
+            "level"
+        );
+        assert_eq!(
+            packet.header().session_id,
+            Some(std::process::id()),
+            "session ID = pid"
+        );
+        let got: Vec<(Option<String>, String)> = packet
+            .verbose_value_iter()
+            .expect("verbose")
+            .map(|v| arg(v.expect("argument decodes")))
+            .collect();
+        let want: Vec<(Option<String>, String)> = args
+            .iter()
+            .map(|(n, v)| (n.map(str::to_owned), (*v).to_owned()))
+            .collect();
+        assert_eq!(got, want, "arguments");
+        assert_eq!(usize::from(ext.number_of_arguments), want.len(), "NOAR");
+    }
+
+    #[test]
+    fn fifo_stream_is_register_app_then_contexts_then_logs_then_unregister() {
+        let dir = temp_dir("fake");
+        let fifo = dir.path().join("dlt");
+        mkfifo(&fifo);
+        let mut daemon = open_reader(&fifo);
+        let (layer, guard) = DltLayer::builder("E2FK")
+            .with_app_description("fake daemon test")
+            .with_default_context("FDEF", "fake default")
+            .with_context("fake", "FAKE", "fake root")
+            .with_context("fake::net", "FNET", "fake network")
+            .with_pipe_dir(dir.path())
+            .build()
+            .expect("build the layer");
+        with_layer(layer, || {
+            tracing::info!(target: "fake::net::tcp", port = 8080u64, "connected");
+            tracing::warn!(target: "fake", delta = -3i64, "drift");
+            tracing::error!(target: "elsewhere", ok = true, ratio = 0.5f64, "failed");
+        });
+        flush_all(&guard, "three events");
+        let pid = std::process::id() as i32;
+
+        let msgs = split(&drain(&mut daemon));
+        let kinds: Vec<u32> = msgs.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                REGISTER_APPLICATION,
+                REGISTER_CONTEXT,
+                REGISTER_CONTEXT,
+                REGISTER_CONTEXT,
+                REGISTER_CONTEXT,
+                LOG,
+                LOG,
+                LOG
+            ],
+            "registration first, then the records"
+        );
+        let app = &msgs[0].bytes;
+        assert_eq!(id_at(app, 8), "E2FK", "REGISTER_APPLICATION APID");
+        assert_eq!(i32_at(app, 12), pid, "REGISTER_APPLICATION pid");
+        assert_eq!(&app[20..], b"fake daemon test", "app description");
+        let contexts = [
+            ("FDEF", Some("fake default")),
+            ("TLOG", None),
+            ("FAKE", Some("fake root")),
+            ("FNET", Some("fake network")),
+        ];
+        for (pos, (m, (ctid, desc))) in msgs[1..5].iter().zip(contexts).enumerate() {
+            let b = &m.bytes;
+            assert_eq!(id_at(b, 8), "E2FK", "context {pos} APID");
+            assert_eq!(id_at(b, 12), ctid, "context {pos} CTID");
+            assert_eq!(i32_at(b, 16), pos as i32, "context {pos} log_level_pos");
+            assert_eq!(
+                (b[20] as i8, b[21] as i8),
+                (-2, -2),
+                "context {pos} level and trace status not set"
+            );
+            assert_eq!(i32_at(b, 22), pid, "context {pos} pid");
+            match desc {
+                Some(d) => assert_eq!(&b[30..], d.as_bytes(), "context {pos} description"),
+                None => assert!(b.len() > 30, "context {pos} has a description"),
+            }
+        }
+        check_log(
+            &msgs[5],
+            "FNET",
+            DltLogLevel::Info,
+            &[(None, "connected"), (Some("port"), "8080")],
+        );
+        check_log(
+            &msgs[6],
+            "FAKE",
+            DltLogLevel::Warn,
+            &[(None, "drift"), (Some("delta"), "-3")],
+        );
+        check_log(
+            &msgs[7],
+            "FDEF",
+            DltLogLevel::Error,
+            &[
+                (None, "failed"),
+                (Some("ok"), "true"),
+                (Some("ratio"), "0.5"),
+            ],
+        );
+
+        drop(guard);
+        let msgs = split(&drain(&mut daemon));
+        let got: Vec<(u32, String)> = msgs
+            .iter()
+            .map(|m| {
+                let id = if m.kind == UNREGISTER_CONTEXT {
+                    id_at(&m.bytes, 12)
+                } else {
+                    id_at(&m.bytes, 8)
+                };
+                (m.kind, id)
+            })
+            .collect();
+        let want: Vec<(u32, String)> = ["FDEF", "TLOG", "FAKE", "FNET"]
+            .iter()
+            .map(|c| (UNREGISTER_CONTEXT, (*c).to_owned()))
+            .chain([(UNREGISTER_APPLICATION, "E2FK".to_owned())])
+            .collect();
+        assert_eq!(got, want, "unregistration after the guard dropped");
+        for m in &msgs {
+            assert_eq!(id_at(&m.bytes, 8), "E2FK", "APID");
+            let pid_off = if m.kind == UNREGISTER_CONTEXT { 16 } else { 12 };
+            assert_eq!(i32_at(&m.bytes, pid_off), pid, "pid");
+        }
+        assert!(!app_fifo_path(dir.path()).exists(), "app FIFO removed");
+    }
+}
