@@ -54,7 +54,10 @@ pub enum LogBridge {
     /// records from any dependency reach the active backend.
     Installed,
     /// Another `log` logger was installed first; `log` records go to it,
-    /// not through `tracing`.
+    /// not through `tracing`. Init then installs no `tracing` subscriber
+    /// either ([`Backend::PreExisting`]): `tracing` events reach only a
+    /// subscriber the integrator installs, or, with `tracing`'s `log`
+    /// feature and no subscriber, their logger as `log` records.
     LoggerAlreadySet,
 }
 
@@ -97,8 +100,14 @@ impl Init {
     /// - [`InitErrorKind::AlreadyInitialized`] when `init` already ran in
     ///   this process; the first backend keeps working.
     /// - any error of [`DltLayerBuilder::build`] (an invalid ID or
-    ///   setting, or the application FIFO could not be created). Nothing
-    ///   global was changed, and `try_init` may be called again.
+    ///   setting, or the application FIFO could not be created): these are
+    ///   checked before anything global changes, so nothing was installed
+    ///   and `try_init` may be called again. The FIFO is created even when
+    ///   a pre-existing subscriber or logger then wins, and removed again.
+    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned:
+    ///   the bridge and the DLT layer are already installed by then, so
+    ///   init counts as done; records are counted as dropped
+    ///   ([`Stats::dropped_no_flusher`]) instead of delivered.
     pub fn try_init(self) -> Result<InitGuard, InitError> {
         if INIT_RAN.swap(true, Ordering::AcqRel) {
             return Err(InitError::new(
