@@ -77,6 +77,16 @@ fn dlt_backend_and_log_bridge_reach_the_daemon() {
     assert_eq!(logged.ctid, "MAIN", "unmapped target → default context");
     assert_eq!(logged.level, "info", "{tails:#?}");
 
+    // Dropping the guard flushes too: a record logged just before the
+    // drop still arrives.
+    tracing::error!("logged right before the guard drops");
     drop(guard);
+    receiver
+        .wait_for_count(
+            |l| l.is_log_from("INDL", "MAIN") && l.args == "logged right before the guard drops",
+            1,
+            ARRIVAL,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
     drop(receiver);
 }
