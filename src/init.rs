@@ -33,6 +33,9 @@ use crate::{console, DltLayer};
 /// Set by the first `try_init` that got past validation.
 static INIT_RAN: AtomicBool = AtomicBool::new(false);
 
+/// Set once our `LogTracer` is the process's `log` logger.
+static BRIDGE_INSTALLED: AtomicBool = AtomicBool::new(false);
+
 /// Which backend receives the process's `tracing` events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,11 +102,16 @@ impl Init {
     ///
     /// - [`InitErrorKind::AlreadyInitialized`] when `init` already ran in
     ///   this process; the first backend keeps working.
-    /// - any error of [`DltLayerBuilder::build`] (an invalid ID or
-    ///   setting, or the application FIFO could not be created): these are
-    ///   checked before anything global changes, so nothing was installed
-    ///   and `try_init` may be called again. The FIFO is created even when
-    ///   a pre-existing subscriber or logger then wins, and removed again.
+    /// - [`InitErrorKind::InvalidId`] or [`InitErrorKind::InvalidConfig`]
+    ///   from [`DltLayerBuilder::build`]'s checks: nothing global was
+    ///   changed, and `try_init` may be called again.
+    /// - [`InitErrorKind::Io`] when the application FIFO could not be
+    ///   created and DLT would have been the backend; a pre-existing
+    ///   subscriber or logger outranks DLT, so then the result is
+    ///   [`Backend::PreExisting`] instead. Only the `log` bridge may have
+    ///   been installed, and `try_init` may be called again. (The FIFO is
+    ///   created even when a pre-existing subscriber or logger then wins,
+    ///   and removed again.)
     /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned:
     ///   the bridge and the DLT layer are already installed by then, so
     ///   init counts as done; records are counted as dropped
@@ -119,19 +127,30 @@ impl Init {
         // state; its flusher starts only once it is installed, so a
         // pre-existing subscriber never sees our application register.
         let prepared = match self.dlt.map(DltLayerBuilder::prepare).transpose() {
-            Ok(p) => p,
+            Ok(p) => Ok(p),
+            // A set-up failure (the FIFO) only matters if DLT would become
+            // the backend: a pre-existing subscriber or logger outranks it.
+            Err(e) if e.kind() == InitErrorKind::Io => Err(e),
             Err(e) => {
                 INIT_RAN.store(false, Ordering::Release);
                 return Err(e);
             }
         };
-        let log_bridge = match tracing_log::LogTracer::init() {
-            Ok(()) => LogBridge::Installed,
-            Err(_) => LogBridge::LoggerAlreadySet,
-        };
+        let log_bridge = install_log_bridge();
         if log_bridge == LogBridge::LoggerAlreadySet {
             return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
         }
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(_) if tracing_core::dispatcher::has_been_set() => {
+                return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+            }
+            Err(e) => {
+                // Only our own bridge was installed; a retry reuses it.
+                INIT_RAN.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
         match prepared {
             Some((layer, starter)) => {
                 if !install(layer_with_levels(layer)) {
@@ -160,6 +179,21 @@ impl Init {
             Ok(g) => g,
             Err(e) => panic!("taktora_log::Init::init failed: {e}"),
         }
+    }
+}
+
+/// Installs `tracing_log::LogTracer` as the `log` logger, once per
+/// process: a retry after a failed `try_init` finds it already ours.
+fn install_log_bridge() -> LogBridge {
+    if BRIDGE_INSTALLED.load(Ordering::Acquire) {
+        return LogBridge::Installed;
+    }
+    match tracing_log::LogTracer::init() {
+        Ok(()) => {
+            BRIDGE_INSTALLED.store(true, Ordering::Release);
+            LogBridge::Installed
+        }
+        Err(_) => LogBridge::LoggerAlreadySet,
     }
 }
 
