@@ -9,7 +9,8 @@
 //!    nothing is replaced.
 //! 2. a global `tracing` subscriber or a `log` logger was installed by
 //!    someone else → it is kept ([`Backend::PreExisting`]), nothing of
-//!    theirs is touched.
+//!    theirs is touched; this holds even when a configured DLT layer's
+//!    FIFO could not be created.
 //! 3. a DLT layer was configured → a `Registry` with it is installed
 //!    ([`Backend::Dlt`]).
 //! 4. otherwise → the console fallback on stderr ([`Backend::Console`]).
@@ -30,7 +31,8 @@ use crate::guard::{FlushGuard, FlushOutcome};
 use crate::stats::Stats;
 use crate::{console, DltLayer};
 
-/// Set by the first `try_init` that got past validation.
+/// Set by the first `try_init`; cleared again when it fails in a way
+/// that leaves init retryable (see [`Init::try_init`]'s errors).
 static INIT_RAN: AtomicBool = AtomicBool::new(false);
 
 /// Set once our `LogTracer` is the process's `log` logger.
@@ -173,7 +175,8 @@ impl Init {
     /// # Panics
     ///
     /// When [`try_init`](Self::try_init) returns an error: `init` already
-    /// ran, or the DLT configuration is invalid.
+    /// ran, the DLT configuration is invalid, or the DLT pipeline could
+    /// not be set up while DLT was to be the backend.
     pub fn init(self) -> InitGuard {
         match self.try_init() {
             Ok(g) => g,
@@ -226,8 +229,9 @@ pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
 ///
 /// # Panics
 ///
-/// When [`try_init`] returns an error: `init` already ran, or `app_id` is
-/// not 1–4 printable ASCII characters.
+/// When [`try_init`] returns an error: `init` already ran, `app_id` is
+/// not 1–4 printable ASCII characters, or the application FIFO could not
+/// be created (and no subscriber or logger was installed before).
 pub fn init(app_id: &str) -> InitGuard {
     Init::new().with_dlt(DltLayer::builder(app_id)).init()
 }
