@@ -41,6 +41,9 @@ where
         .from_env_lossy();
     tfmt::layer()
         .with_writer(std::io::stderr)
+        // Span fields are formatted by `fmt`'s own field formatter; keep
+        // it plain too, even if the final build enables the `ansi` feature.
+        .with_ansi(false)
         .event_format(ConsoleFormat)
         .with_filter(filter)
 }
