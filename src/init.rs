@@ -9,7 +9,8 @@
 //!    nothing is replaced.
 //! 2. a global `tracing` subscriber or a `log` logger was installed by
 //!    someone else → it is kept ([`Backend::PreExisting`]), nothing of
-//!    theirs is touched.
+//!    theirs is touched; this holds even when a configured DLT layer's
+//!    FIFO could not be created.
 //! 3. a DLT layer was configured → a `Registry` with it is installed
 //!    ([`Backend::Dlt`]).
 //! 4. otherwise → the console fallback on stderr ([`Backend::Console`]).
@@ -30,8 +31,12 @@ use crate::guard::{FlushGuard, FlushOutcome};
 use crate::stats::Stats;
 use crate::{console, DltLayer};
 
-/// Set by the first `try_init` that got past validation.
+/// Set by the first `try_init`; cleared again when it fails in a way
+/// that leaves init retryable (see [`Init::try_init`]'s errors).
 static INIT_RAN: AtomicBool = AtomicBool::new(false);
+
+/// Set once our `LogTracer` is the process's `log` logger.
+static BRIDGE_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Which backend receives the process's `tracing` events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +59,10 @@ pub enum LogBridge {
     /// records from any dependency reach the active backend.
     Installed,
     /// Another `log` logger was installed first; `log` records go to it,
-    /// not through `tracing`.
+    /// not through `tracing`. Init then installs no `tracing` subscriber
+    /// either ([`Backend::PreExisting`]): `tracing` events reach only a
+    /// subscriber the integrator installs, or, with `tracing`'s `log`
+    /// feature and no subscriber, their logger as `log` records.
     LoggerAlreadySet,
 }
 
@@ -96,9 +104,20 @@ impl Init {
     ///
     /// - [`InitErrorKind::AlreadyInitialized`] when `init` already ran in
     ///   this process; the first backend keeps working.
-    /// - any error of [`DltLayerBuilder::build`] (an invalid ID or
-    ///   setting, or the application FIFO could not be created). Nothing
-    ///   global was changed, and `try_init` may be called again.
+    /// - [`InitErrorKind::InvalidId`] or [`InitErrorKind::InvalidConfig`]
+    ///   from [`DltLayerBuilder::build`]'s checks: nothing global was
+    ///   changed, and `try_init` may be called again.
+    /// - [`InitErrorKind::Io`] when the application FIFO could not be
+    ///   created and DLT would have been the backend; a pre-existing
+    ///   subscriber or logger outranks DLT, so then the result is
+    ///   [`Backend::PreExisting`] instead. Only the `log` bridge may have
+    ///   been installed, and `try_init` may be called again. (The FIFO is
+    ///   created even when a pre-existing subscriber or logger then wins,
+    ///   and removed again.)
+    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned:
+    ///   the bridge and the DLT layer are already installed by then, so
+    ///   init counts as done; records are counted as dropped
+    ///   ([`Stats::dropped_no_flusher`]) instead of delivered.
     pub fn try_init(self) -> Result<InitGuard, InitError> {
         if INIT_RAN.swap(true, Ordering::AcqRel) {
             return Err(InitError::new(
@@ -110,19 +129,30 @@ impl Init {
         // state; its flusher starts only once it is installed, so a
         // pre-existing subscriber never sees our application register.
         let prepared = match self.dlt.map(DltLayerBuilder::prepare).transpose() {
-            Ok(p) => p,
+            Ok(p) => Ok(p),
+            // A set-up failure (the FIFO) only matters if DLT would become
+            // the backend: a pre-existing subscriber or logger outranks it.
+            Err(e) if e.kind() == InitErrorKind::Io => Err(e),
             Err(e) => {
                 INIT_RAN.store(false, Ordering::Release);
                 return Err(e);
             }
         };
-        let log_bridge = match tracing_log::LogTracer::init() {
-            Ok(()) => LogBridge::Installed,
-            Err(_) => LogBridge::LoggerAlreadySet,
-        };
+        let log_bridge = install_log_bridge();
         if log_bridge == LogBridge::LoggerAlreadySet {
             return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
         }
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(_) if tracing_core::dispatcher::has_been_set() => {
+                return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+            }
+            Err(e) => {
+                // Only our own bridge was installed; a retry reuses it.
+                INIT_RAN.store(false, Ordering::Release);
+                return Err(e);
+            }
+        };
         match prepared {
             Some((layer, starter)) => {
                 if !install(layer_with_levels(layer)) {
@@ -145,12 +175,28 @@ impl Init {
     /// # Panics
     ///
     /// When [`try_init`](Self::try_init) returns an error: `init` already
-    /// ran, or the DLT configuration is invalid.
+    /// ran, the DLT configuration is invalid, or the DLT pipeline could
+    /// not be set up while DLT was to be the backend.
     pub fn init(self) -> InitGuard {
         match self.try_init() {
             Ok(g) => g,
             Err(e) => panic!("taktora_log::Init::init failed: {e}"),
         }
+    }
+}
+
+/// Installs `tracing_log::LogTracer` as the `log` logger, once per
+/// process: a retry after a failed `try_init` finds it already ours.
+fn install_log_bridge() -> LogBridge {
+    if BRIDGE_INSTALLED.load(Ordering::Acquire) {
+        return LogBridge::Installed;
+    }
+    match tracing_log::LogTracer::init() {
+        Ok(()) => {
+            BRIDGE_INSTALLED.store(true, Ordering::Release);
+            LogBridge::Installed
+        }
+        Err(_) => LogBridge::LoggerAlreadySet,
     }
 }
 
@@ -183,8 +229,9 @@ pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
 ///
 /// # Panics
 ///
-/// When [`try_init`] returns an error: `init` already ran, or `app_id` is
-/// not 1–4 printable ASCII characters.
+/// When [`try_init`] returns an error: `init` already ran, `app_id` is
+/// not 1–4 printable ASCII characters, or the application FIFO could not
+/// be created (and no subscriber or logger was installed before).
 pub fn init(app_id: &str) -> InitGuard {
     Init::new().with_dlt(DltLayer::builder(app_id)).init()
 }
