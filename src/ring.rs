@@ -156,7 +156,7 @@ impl OfflineRing {
     /// # Examples
     ///
     /// ```
-    /// use taktora_log::ring::{OfflineRing, PushOutcome};
+    /// use taktora_log::{OfflineRing, PushOutcome};
     ///
     /// let mut ring = OfflineRing::with_capacity(2);
     /// assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
