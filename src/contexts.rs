@@ -139,13 +139,50 @@ impl ContextTable {
         self.entries.iter()
     }
 
-    /// The most verbose level any context currently lets through.
+    /// The most verbose level any context that events can map to
+    /// currently lets through. The diagnostic context is left out: no
+    /// target maps to it (the flusher writes its records directly), so its
+    /// level must not keep `tracing`'s global maximum level up when every
+    /// other context was switched off.
     pub(crate) fn max_level(&self) -> LogLevel {
         self.entries
             .iter()
-            .map(Context::level)
+            .enumerate()
+            .filter(|&(i, _)| i != DIAGNOSTIC_INDEX)
+            .map(|(_, c)| c.level())
             .max()
             .unwrap_or(LogLevel::Off)
+    }
+
+    /// Applies a LOG_LEVEL from the daemon to the context at
+    /// `log_level_pos`: `None` when we have no such context (the position
+    /// is the daemon's echo of ours, so this means a corrupted record),
+    /// otherwise whether the level changed.
+    pub(crate) fn set_level_at(&self, log_level_pos: i32, level: LogLevel) -> Option<bool> {
+        let ctx = usize::try_from(log_level_pos)
+            .ok()
+            .and_then(|p| self.get(p))?;
+        Some(ctx.set_level(level))
+    }
+
+    /// Sets every context registered with an explicit level (0..=6) back
+    /// to that level; returns whether any level changed. Called after
+    /// each (re)connection: a restarted daemon has forgotten any level set
+    /// at runtime and takes the explicit registered level without
+    /// answering, so this is the level it now holds for the context.
+    /// Contexts registered "not set" (-2) or "default" (-1) are left
+    /// alone: the daemon answers their registration with a LOG_LEVEL.
+    pub(crate) fn reset_to_registered(&self) -> bool {
+        let mut changed = false;
+        for ctx in &self.entries {
+            let explicit = u8::try_from(ctx.register_level)
+                .ok()
+                .and_then(LogLevel::from_u8);
+            if let Some(level) = explicit {
+                changed |= ctx.set_level(level);
+            }
+        }
+        changed
     }
 }
 
@@ -215,6 +252,62 @@ mod tests {
         assert!(c.set_level(LogLevel::Off), "changed");
         assert!(!c.set_level(LogLevel::Off), "unchanged");
         assert!(!c.passes(LogLevel::Fatal), "nothing passes OFF");
+    }
+
+    #[test]
+    fn max_level_ignores_the_diagnostic_context() {
+        let t = table();
+        for c in t.iter() {
+            c.set_level(LogLevel::Off);
+        }
+        t.get(DIAGNOSTIC_INDEX)
+            .unwrap()
+            .set_level(LogLevel::Verbose);
+        assert_eq!(t.max_level(), LogLevel::Off, "TLOG alone keeps nothing on");
+        t.get(3).unwrap().set_level(LogLevel::Debug);
+        assert_eq!(t.max_level(), LogLevel::Debug);
+    }
+
+    #[test]
+    fn set_level_at_checks_the_position() {
+        let t = table();
+        assert_eq!(t.set_level_at(2, LogLevel::Debug), Some(true));
+        assert_eq!(
+            t.set_level_at(2, LogLevel::Debug),
+            Some(false),
+            "same level"
+        );
+        assert_eq!(t.get(2).unwrap().level(), LogLevel::Debug);
+        assert_eq!(t.set_level_at(6, LogLevel::Debug), None, "past the end");
+        assert_eq!(t.set_level_at(-1, LogLevel::Debug), None, "negative");
+    }
+
+    #[test]
+    fn reset_to_registered_restores_only_explicit_levels() {
+        let explicit = |id: &str, reg: i8| {
+            Context::new(
+                id.into(),
+                CtxId::new(id).unwrap(),
+                String::new(),
+                LogLevel::Info,
+                Some(reg),
+            )
+        };
+        let t = ContextTable::new(
+            ctx("", "DFLT"),
+            ctx("", "TLOG"),
+            vec![explicit("A", 5), explicit("B", -1), explicit("C", 0)],
+        );
+        assert!(t.reset_to_registered(), "A and C move to their levels");
+        let levels: Vec<LogLevel> = t.iter().map(Context::level).collect();
+        use LogLevel::*;
+        assert_eq!(levels, [Info, Info, Debug, Info, Off]);
+        t.set_level_at(2, Verbose);
+        t.set_level_at(0, Verbose);
+        assert!(t.reset_to_registered());
+        assert_eq!(t.get(2).unwrap().level(), Debug, "runtime change undone");
+        assert_eq!(t.get(0).unwrap().level(), Verbose, "not-set context kept");
+        assert!(!t.reset_to_registered(), "nothing left to change");
     }
 
     #[test]
