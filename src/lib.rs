@@ -96,6 +96,10 @@ pub mod __private {
 /// Logs a DLT **FATAL** message: takes the same arguments as
 /// [`tracing::error!`] and arrives in DLT as `log fatal`.
 ///
+/// It expands to [`tracing::event!`] at [`Level::ERROR`](tracing::Level::ERROR)
+/// rather than to `tracing::error!`, whose `target:` forms cannot take the
+/// dotted marker field before a message.
+///
 /// `tracing` has no FATAL level, so this emits an ERROR event carrying the
 /// marker field [`FATAL_FIELD`], which [`DltLayer`] turns into DLT's FATAL
 /// and does not send as an argument. Other layers see an ERROR event.
@@ -105,31 +109,35 @@ pub mod __private {
 /// ```
 /// taktora_log::fatal!("brake pressure sensor lost");
 /// taktora_log::fatal!(target: "chassis::brake", sensor = 3u8, "lost {}", "sensor");
+/// taktora_log::fatal!(target: "chassis::brake", "lost");
+/// taktora_log::fatal!(name: "brake", target: "chassis::brake", parent: None, "lost");
+/// taktora_log::fatal!(name: "brake", "lost {n}", n = 3);
+/// taktora_log::fatal!(parent: None, sensor = 3u8);
 /// ```
 #[macro_export]
 macro_rules! fatal {
     (name: $name:expr, target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(name: $name, target: $target, parent: $parent, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (name: $name:expr, target: $target:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, target: $target, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(name: $name, target: $target, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (name: $name:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(name: $name, parent: $parent, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (name: $name:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(name: $name, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(name: $name, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (target: $target:expr, parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(target: $target, parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(target: $target, parent: $parent, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (target: $target:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(target: $target, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(target: $target, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     (parent: $parent:expr, $($arg:tt)+) => {
-        $crate::__private::tracing::error!(parent: $parent, taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!(parent: $parent, $crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
     ($($arg:tt)+) => {
-        $crate::__private::tracing::error!(taktora_log.fatal = true, $($arg)+)
+        $crate::__private::tracing::event!($crate::__private::tracing::Level::ERROR, taktora_log.fatal = true, $($arg)+)
     };
 }
