@@ -60,6 +60,7 @@ mod channel;
 mod console;
 mod contexts;
 mod control;
+mod env_levels;
 mod error;
 mod frame;
 mod guard;
