@@ -98,7 +98,8 @@ struct Mapping {
 /// `verbose` (any case). A matched context starts at that level and
 /// registers with it; `-1`/`default` registers as "default", so the
 /// daemon's level applies. Unlike libdlt, a malformed item is skipped and
-/// the others still apply. For example, `DLT_INITIAL_LOG_LEVEL=
+/// the others still apply ([`Stats::initial_levels_ignored`](crate::Stats)
+/// counts the skipped ones). For example, `DLT_INITIAL_LOG_LEVEL=
 /// "NAV:ROUT:debug;::warning"` starts `ROUT` of `NAV` at DEBUG and every
 /// other context at WARN.
 ///
@@ -404,6 +405,10 @@ impl DltLayerBuilder {
             )
         })?;
         let counters = Arc::new(Counters::new());
+        counters.initial_levels_ignored.store(
+            env_levels.ignored() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
         let layer = DltLayer::new(
             producer,
@@ -541,11 +546,12 @@ mod tests {
         assert_eq!(got, want);
 
         // Without the builder's level, unmatched contexts stay "not set".
-        let (_layer, starter) = DltLayer::builder("NAV")
+        let (layer, starter) = DltLayer::builder("NAV")
             .with_pipe_dir(&dir)
             .with_initial_levels_spec("::garbage;NAV:DFLT:fatal")
             .prepare()
             .expect("prepare");
+        assert_eq!(layer.stats().initial_levels_ignored, 1, "::garbage");
         let got: Vec<(LogLevel, i8)> = starter
             .cfg
             .contexts

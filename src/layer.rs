@@ -50,7 +50,7 @@ const LOG_FIELD_PREFIX: &str = "log.";
 /// use tracing_subscriber::prelude::*;
 ///
 /// # fn main() -> Result<(), taktora_log::InitError> {
-/// let (layer, _guard) = taktora_log::DltLayer::builder("NAV")?.build()?;
+/// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
 /// let levels = layer.levels();
 /// tracing_subscriber::registry()
 ///     .with(layer.with_filter(levels))

@@ -69,6 +69,8 @@ pub struct Stats {
     /// Bytes skipped in the daemon's messages while resynchronising on the
     /// `DUH\x01` pattern (garbage between records).
     pub control_garbage_bytes: u64,
+    /// Malformed `DLT_INITIAL_LOG_LEVEL` items skipped at build time.
+    pub initial_levels_ignored: u64,
 }
 
 /// The counters themselves, shared through an `Arc`.
@@ -93,6 +95,7 @@ pub(crate) struct Counters {
     pub(crate) injections_ignored: AtomicU64,
     pub(crate) control_malformed: AtomicU64,
     pub(crate) control_garbage_bytes: AtomicU64,
+    pub(crate) initial_levels_ignored: AtomicU64,
     pub(crate) ledger: DropLedger,
 }
 
@@ -118,6 +121,7 @@ impl Counters {
             injections_ignored: AtomicU64::new(0),
             control_malformed: AtomicU64::new(0),
             control_garbage_bytes: AtomicU64::new(0),
+            initial_levels_ignored: AtomicU64::new(0),
             ledger: DropLedger::new(),
         }
     }
@@ -171,6 +175,7 @@ impl Counters {
             injections_ignored: self.injections_ignored.load(Relaxed),
             control_malformed: self.control_malformed.load(Relaxed),
             control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
+            initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
         }
     }
 }
