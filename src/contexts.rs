@@ -164,26 +164,6 @@ impl ContextTable {
             .and_then(|p| self.get(p))?;
         Some(ctx.set_level(level))
     }
-
-    /// Sets every context registered with an explicit level (0..=6) back
-    /// to that level; returns whether any level changed. Called after
-    /// each (re)connection: a restarted daemon has forgotten any level set
-    /// at runtime and takes the explicit registered level without
-    /// answering, so this is the level it now holds for the context.
-    /// Contexts registered "not set" (-2) or "default" (-1) are left
-    /// alone: the daemon answers their registration with a LOG_LEVEL.
-    pub(crate) fn reset_to_registered(&self) -> bool {
-        let mut changed = false;
-        for ctx in &self.entries {
-            let explicit = u8::try_from(ctx.register_level)
-                .ok()
-                .and_then(LogLevel::from_u8);
-            if let Some(level) = explicit {
-                changed |= ctx.set_level(level);
-            }
-        }
-        changed
-    }
 }
 
 #[cfg(test)]
@@ -280,34 +260,6 @@ mod tests {
         assert_eq!(t.get(2).unwrap().level(), LogLevel::Debug);
         assert_eq!(t.set_level_at(6, LogLevel::Debug), None, "past the end");
         assert_eq!(t.set_level_at(-1, LogLevel::Debug), None, "negative");
-    }
-
-    #[test]
-    fn reset_to_registered_restores_only_explicit_levels() {
-        let explicit = |id: &str, reg: i8| {
-            Context::new(
-                id.into(),
-                CtxId::new(id).unwrap(),
-                String::new(),
-                LogLevel::Info,
-                Some(reg),
-            )
-        };
-        let t = ContextTable::new(
-            ctx("", "DFLT"),
-            ctx("", "TLOG"),
-            vec![explicit("A", 5), explicit("B", -1), explicit("C", 0)],
-        );
-        assert!(t.reset_to_registered(), "A and C move to their levels");
-        let levels: Vec<LogLevel> = t.iter().map(Context::level).collect();
-        use LogLevel::*;
-        assert_eq!(levels, [Info, Info, Debug, Info, Off]);
-        t.set_level_at(2, Verbose);
-        t.set_level_at(0, Verbose);
-        assert!(t.reset_to_registered());
-        assert_eq!(t.get(2).unwrap().level(), Debug, "runtime change undone");
-        assert_eq!(t.get(0).unwrap().level(), Verbose, "not-set context kept");
-        assert!(!t.reset_to_registered(), "nothing left to change");
     }
 
     #[test]

@@ -367,8 +367,10 @@ impl Default for ControlParser {
 /// What the flusher does with the daemon's messages: it feeds the app-FIFO
 /// bytes through a [`ControlParser`], applies LOG_LEVEL to the context
 /// table, records LOG_STATE, ignores (and counts) INJECTION, and publishes
-/// its counters in [`Counters`]. It also re-applies the registered levels
-/// after every (re)connection, see [`ContextTable::reset_to_registered`].
+/// its counters in [`Counters`]. After a daemon restart nothing special is
+/// needed: we register every context with trace status "not set", so the
+/// new daemon answers each registration with a LOG_LEVEL (its default, or
+/// the explicit level we registered), which lands here like any other.
 ///
 /// No I/O, no allocation; the caller rebuilds `tracing`'s interest cache
 /// when a method reports a changed level.
@@ -378,26 +380,12 @@ pub(crate) struct LevelControl {
     levels_applied: u64,
     injections: u64,
     unknown_positions: u64,
-    /// `Counters::connects` when the registered levels were last applied.
-    seen_connects: u64,
 }
 
 impl LevelControl {
     /// A fresh state: nothing parsed, no connection seen.
     pub(crate) fn new() -> Self {
         Self::default()
-    }
-
-    /// Call before reading the app FIFO, with the current number of
-    /// successful connections: after a new connection the daemon holds
-    /// each explicitly registered level again, so the contexts go back
-    /// to it. Returns whether a level changed.
-    pub(crate) fn connected(&mut self, connects: u64, contexts: &ContextTable) -> bool {
-        if connects == self.seen_connects {
-            return false;
-        }
-        self.seen_connects = connects;
-        contexts.reset_to_registered()
     }
 
     /// Parses `bytes` read from the app FIFO and applies every complete
@@ -790,20 +778,6 @@ mod tests {
         assert!(!lc.feed(&again, &t, &counters));
         lc.publish(&counters);
         assert_eq!(counters.snapshot(0).levels_applied, 4);
-    }
-
-    #[test]
-    fn level_control_reapplies_registered_levels_once_per_connection() {
-        let t = table();
-        let mut lc = LevelControl::new();
-        assert!(!lc.connected(0, &t), "not connected yet");
-        assert!(lc.connected(1, &t), "A goes to its registered DEBUG");
-        assert_eq!(t.get(2).unwrap().level(), LogLevel::Debug);
-        t.set_level_at(2, LogLevel::Off);
-        assert!(!lc.connected(1, &t), "same connection: runtime level kept");
-        assert_eq!(t.get(2).unwrap().level(), LogLevel::Off);
-        assert!(lc.connected(2, &t), "reconnected: the daemon forgot OFF");
-        assert_eq!(t.get(2).unwrap().level(), LogLevel::Debug);
     }
 
     // === property tests ===

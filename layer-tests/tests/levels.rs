@@ -39,7 +39,16 @@ fn install(
     app: &str,
     contexts: &[(&str, &str)],
 ) -> (DltLayer, FlushGuard, tracing::subscriber::DefaultGuard) {
-    let mut builder = DltLayer::builder(app).with_pipe_dir(daemon.dir());
+    install_with(daemon, DltLayer::builder(app), contexts)
+}
+
+/// As [`install`], from a prepared builder.
+fn install_with(
+    daemon: &PrivateDaemon,
+    builder: taktora_log::DltLayerBuilder,
+    contexts: &[(&str, &str)],
+) -> (DltLayer, FlushGuard, tracing::subscriber::DefaultGuard) {
+    let mut builder = builder.with_pipe_dir(daemon.dir());
     for (prefix, ctx) in contexts {
         builder = builder.with_context(prefix, ctx, "levels test");
     }
@@ -279,5 +288,49 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
     change_level(&layer, &daemon, RST_APP, "CTXR", 5);
     tracing::debug!(target: "rst", "r3-debug");
     wait_tag(&receiver, &daemon, RST_APP, "CTXR", "r3-debug");
+    drop(guard);
+}
+
+const EXP_APP: &str = "LVE6";
+
+#[test]
+fn explicit_registered_levels_are_restored_after_a_restart() {
+    if !require_dlt_tools() {
+        return;
+    }
+    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+    let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
+    // Registered with an explicit INFO (and trace status "not set", so the
+    // daemon still answers with a LOG_LEVEL: PROTOCOL.md §4.3).
+    let builder = DltLayer::builder(EXP_APP).with_initial_level(taktora_log::LogLevel::Info);
+    let (layer, guard, _default) = install_with(&daemon, builder, &[("exp", "CTXE")]);
+    // DFLT, TLOG and CTXE answered.
+    wait_until("the daemon's answers", &layer, &daemon, |s| {
+        s.levels_applied >= 3
+    });
+    tracing::info!(target: "exp", "e0-info");
+    wait_tag(&receiver, &daemon, EXP_APP, "CTXE", "e0-info");
+
+    change_level(&layer, &daemon, EXP_APP, "CTXE", 5);
+    tracing::debug!(target: "exp", "e1-debug");
+    wait_tag(&receiver, &daemon, EXP_APP, "CTXE", "e1-debug");
+    drop(receiver);
+
+    // The restarted daemon forgot DEBUG and holds the registered INFO;
+    // its answers to the re-registration bring the layer back to INFO.
+    let applied = layer.stats().levels_applied;
+    daemon.kill(Signal::Term).expect("stop the daemon");
+    daemon.restart().expect("restart the daemon");
+    let receiver = Receiver::start(daemon.port()).expect("start dlt-receive again");
+    wait_until("re-registration and its LOG_LEVELs", &layer, &daemon, |s| {
+        s.connects >= 2 && s.levels_applied >= applied + 3
+    });
+    tracing::debug!(target: "exp", "e2-debug");
+    tracing::info!(target: "exp", "e2-info");
+    let lines = wait_tag(&receiver, &daemon, EXP_APP, "CTXE", "e2-info");
+    assert!(
+        tagged(&lines, EXP_APP, "CTXE", "e2-debug").is_empty(),
+        "DEBUG after restart: {lines:#?}"
+    );
     drop(guard);
 }

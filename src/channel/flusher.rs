@@ -294,8 +294,7 @@ impl Flusher {
     /// client-connected state, ignored injections (see `LevelControl`).
     fn read_app_fifo(&mut self) {
         let contexts = &*self.cfg.contexts;
-        let connects = self.counters.connects.load(Ordering::Relaxed);
-        let mut changed = self.levels.connected(connects, contexts);
+        let mut changed = false;
         let mut buf = [0u8; 512];
         loop {
             let n = match self.app_fifo.read(&mut buf) {
