@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::channel::{self, flusher};
 use crate::contexts::{Context, ContextTable, DIAGNOSTIC_CONTEXT, DIAGNOSTIC_DESCRIPTION};
+use crate::env_levels::InitialLevels;
 use crate::error::{InitError, InitErrorKind};
 use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
@@ -65,7 +66,7 @@ struct Mapping {
 /// | target mappings | none |
 /// | ECU ID | [`DEFAULT_ECU_ID`] `ECU1` (the daemon substitutes its own) |
 /// | pipe directory | `$DLT_PIPE_DIR`, else [`DEFAULT_PIPE_DIR`] `/tmp` |
-/// | initial level | INFO until the daemon says otherwise, as libdlt |
+/// | initial level | INFO until the daemon says otherwise, as libdlt; `$DLT_INITIAL_LOG_LEVEL` overrides it per context |
 /// | channel capacity | [`DEFAULT_CHANNEL_CAPACITY`] records |
 /// | offline ring capacity | [`DEFAULT_RING_CAPACITY`] records |
 /// | largest frame | [`FRAME_CAP`] bytes |
@@ -74,6 +75,33 @@ struct Mapping {
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
+///
+/// # Log levels
+///
+/// Each context starts at INFO, as libdlt's do, and registers with the
+/// level "not set": the daemon answers with its default level
+/// (`ContextLogLevel` in `dlt.conf`, INFO unless configured), which then
+/// applies. [`with_initial_level`](Self::with_initial_level) registers every
+/// context with an explicit level instead. At runtime, `dlt-control` or
+/// DLT Viewer set a context's level, and the layer applies it within
+/// [`HOUSEKEEPING_INTERVAL`](crate::HOUSEKEEPING_INTERVAL). After a daemon
+/// restart the layer registers again and takes the levels the new daemon
+/// holds (a level set at runtime is forgotten by the daemon, as with
+/// libdlt).
+///
+/// `build` reads `DLT_INITIAL_LOG_LEVEL` as libdlt does, and it overrides
+/// both the default and `with_initial_level` for the contexts it matches:
+/// `APID:CTID:LEVEL` items separated by `;`, where an empty APID or CTID
+/// matches any, the most specific item wins (APID and CTID, then APID
+/// only, then CTID only, then neither), and LEVEL is `-1`..`6` or
+/// `default`, `off`, `fatal`, `error`, `warning`, `info`, `debug`,
+/// `verbose` (any case). A matched context starts at that level and
+/// registers with it; `-1`/`default` registers as "default", so the
+/// daemon's level applies. Unlike libdlt, a malformed item is skipped and
+/// the others still apply ([`Stats::initial_levels_ignored`](crate::Stats)
+/// counts the skipped ones). For example, `DLT_INITIAL_LOG_LEVEL=
+/// "NAV:ROUT:debug;::warning"` starts `ROUT` of `NAV` at DEBUG and every
+/// other context at WARN.
 ///
 /// # Examples
 ///
@@ -98,6 +126,9 @@ pub struct DltLayerBuilder {
     ecu: String,
     pipe_dir: Option<PathBuf>,
     initial_level: Option<LogLevel>,
+    /// A `DLT_INITIAL_LOG_LEVEL` value to use instead of the environment's
+    /// (tests only).
+    initial_levels_spec: Option<String>,
     channel_capacity: usize,
     ring_capacity: usize,
     max_frame: usize,
@@ -122,6 +153,7 @@ impl DltLayer {
             ecu: DEFAULT_ECU_ID.into(),
             pipe_dir: None,
             initial_level: None,
+            initial_levels_spec: None,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             ring_capacity: DEFAULT_RING_CAPACITY,
             max_frame: FRAME_CAP,
@@ -185,6 +217,8 @@ impl DltLayerBuilder {
     /// Registers every context with this level instead of letting the
     /// daemon assign its default (the daemon can still change it later).
     /// Defaults to INFO until the daemon answers, as libdlt does.
+    /// `$DLT_INITIAL_LOG_LEVEL` overrides it for the contexts it matches
+    /// (see [Log levels](Self#log-levels)).
     pub fn with_initial_level(self, level: LogLevel) -> Self {
         Self {
             initial_level: Some(level),
@@ -277,7 +311,13 @@ impl DltLayerBuilder {
         check_description("application", &self.app_description)?;
         let level = self.initial_level.unwrap_or(LogLevel::Info);
         let register_level = self.initial_level.map(|l| l as i8);
+        let env_levels = match &self.initial_levels_spec {
+            Some(spec) => InitialLevels::parse(spec),
+            None => InitialLevels::from_env(),
+        };
+        let initial = |id: CtxId| env_levels.apply(app, id, level, register_level);
         let make = |prefix: &str, id: CtxId, desc: &str| {
+            let (level, register_level) = initial(id);
             Context::new(prefix.into(), id, desc.into(), level, register_level)
         };
 
@@ -338,13 +378,16 @@ impl DltLayerBuilder {
             make("", default_id, def_desc),
             // The diagnostic context always passes WARN: drop reports
             // must not be filtered away by a default level.
-            Context::new(
-                String::new(),
-                DIAGNOSTIC_CONTEXT,
-                DIAGNOSTIC_DESCRIPTION.into(),
-                level.max(LogLevel::Warn),
-                register_level,
-            ),
+            {
+                let (level, register_level) = initial(DIAGNOSTIC_CONTEXT);
+                Context::new(
+                    String::new(),
+                    DIAGNOSTIC_CONTEXT,
+                    DIAGNOSTIC_DESCRIPTION.into(),
+                    level.max(LogLevel::Warn),
+                    register_level,
+                )
+            },
             mapped,
         ));
         let dir = self.pipe_dir.clone().unwrap_or_else(|| {
@@ -362,6 +405,10 @@ impl DltLayerBuilder {
             )
         })?;
         let counters = Arc::new(Counters::new());
+        counters.initial_levels_ignored.store(
+            env_levels.ignored() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
         let layer = DltLayer::new(
             producer,
@@ -451,9 +498,82 @@ fn check_description(what: &str, d: &str) -> Result<(), InitError> {
     Ok(())
 }
 
+impl DltLayerBuilder {
+    /// Uses `spec` instead of `$DLT_INITIAL_LOG_LEVEL` (tests only: the
+    /// environment is shared by all tests of a process).
+    #[cfg(test)]
+    pub(crate) fn with_initial_levels_spec(self, spec: &str) -> Self {
+        Self {
+            initial_levels_spec: Some(spec.into()),
+            ..self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_log_levels_set_start_and_registered_levels() {
+        let dir = tempfile_dir();
+        let (_layer, starter) = DltLayer::builder("NAV")
+            .with_pipe_dir(&dir)
+            .with_context("nav::route", "ROUT", "")
+            .with_context("nav::map", "MAP", "")
+            .with_context("hmi", "HMI", "")
+            .with_initial_level(LogLevel::Warn)
+            .with_initial_levels_spec("NAV:ROUT:debug;:MAP:0;NAV:HMI:-1;bad;OTHR::6")
+            .prepare()
+            .expect("prepare");
+        let got: Vec<(String, LogLevel, i8)> = starter
+            .cfg
+            .contexts
+            .iter()
+            .map(|c| (c.id.to_string(), c.level(), c.register_level))
+            .collect();
+        let want = [
+            ("DFLT", LogLevel::Warn, 3),
+            ("TLOG", LogLevel::Warn, 3),
+            ("ROUT", LogLevel::Debug, 5),
+            ("MAP", LogLevel::Off, 0),
+            ("HMI", LogLevel::Warn, -1),
+        ];
+        let want: Vec<(String, LogLevel, i8)> = want
+            .iter()
+            .map(|&(id, l, r)| (id.to_string(), l, r))
+            .collect();
+        assert_eq!(got, want);
+
+        // Without the builder's level, unmatched contexts stay "not set".
+        let (layer, starter) = DltLayer::builder("NAV")
+            .with_pipe_dir(&dir)
+            .with_initial_levels_spec("::garbage;NAV:DFLT:fatal")
+            .prepare()
+            .expect("prepare");
+        assert_eq!(layer.stats().initial_levels_ignored, 1, "::garbage");
+        let got: Vec<(LogLevel, i8)> = starter
+            .cfg
+            .contexts
+            .iter()
+            .map(|c| (c.level(), c.register_level))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (LogLevel::Fatal, 1),
+                (LogLevel::Info, crate::contexts::LEVEL_NOT_SET)
+            ]
+        );
+        drop(starter);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("taktora-levels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create test dir");
+        dir
+    }
 
     fn err(b: DltLayerBuilder) -> InitError {
         match b.build() {

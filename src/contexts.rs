@@ -139,13 +139,30 @@ impl ContextTable {
         self.entries.iter()
     }
 
-    /// The most verbose level any context currently lets through.
+    /// The most verbose level any context that events can map to
+    /// currently lets through. The diagnostic context is left out: no
+    /// target maps to it (the flusher writes its records directly), so its
+    /// level must not keep `tracing`'s global maximum level up when every
+    /// other context was switched off.
     pub(crate) fn max_level(&self) -> LogLevel {
         self.entries
             .iter()
-            .map(Context::level)
+            .enumerate()
+            .filter(|&(i, _)| i != DIAGNOSTIC_INDEX)
+            .map(|(_, c)| c.level())
             .max()
             .unwrap_or(LogLevel::Off)
+    }
+
+    /// Applies a LOG_LEVEL from the daemon to the context at
+    /// `log_level_pos`: `None` when we have no such context (the position
+    /// is the daemon's echo of ours, so this means a corrupted record),
+    /// otherwise whether the level changed.
+    pub(crate) fn set_level_at(&self, log_level_pos: i32, level: LogLevel) -> Option<bool> {
+        let ctx = usize::try_from(log_level_pos)
+            .ok()
+            .and_then(|p| self.get(p))?;
+        Some(ctx.set_level(level))
     }
 }
 
@@ -215,6 +232,34 @@ mod tests {
         assert!(c.set_level(LogLevel::Off), "changed");
         assert!(!c.set_level(LogLevel::Off), "unchanged");
         assert!(!c.passes(LogLevel::Fatal), "nothing passes OFF");
+    }
+
+    #[test]
+    fn max_level_ignores_the_diagnostic_context() {
+        let t = table();
+        for c in t.iter() {
+            c.set_level(LogLevel::Off);
+        }
+        t.get(DIAGNOSTIC_INDEX)
+            .unwrap()
+            .set_level(LogLevel::Verbose);
+        assert_eq!(t.max_level(), LogLevel::Off, "TLOG alone keeps nothing on");
+        t.get(3).unwrap().set_level(LogLevel::Debug);
+        assert_eq!(t.max_level(), LogLevel::Debug);
+    }
+
+    #[test]
+    fn set_level_at_checks_the_position() {
+        let t = table();
+        assert_eq!(t.set_level_at(2, LogLevel::Debug), Some(true));
+        assert_eq!(
+            t.set_level_at(2, LogLevel::Debug),
+            Some(false),
+            "same level"
+        );
+        assert_eq!(t.get(2).unwrap().level(), LogLevel::Debug);
+        assert_eq!(t.set_level_at(6, LogLevel::Debug), None, "past the end");
+        assert_eq!(t.set_level_at(-1, LogLevel::Debug), None, "negative");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! dlt-daemon writes into our app FIFO (PROTOCOL.md §7): LOG_LEVEL,
 //! LOG_STATE and INJECTION records, each behind the 8-byte user header.
 //!
-//! Its one job is bytes in, [`ControlMsg`] values out, with counters for
-//! everything it had to skip. It must not do I/O, read a clock, allocate,
-//! or decide what a message means for logging: the flusher reads the FIFO,
-//! feeds the bytes here and applies the decoded messages.
+//! [`ControlParser`]'s one job is bytes in, [`ControlMsg`] values out,
+//! with counters for everything it had to skip. [`LevelControl`] applies
+//! the decoded messages to the context table and the counters. Neither
+//! does I/O, reads a clock or allocates: the flusher reads the FIFO, feeds
+//! the bytes to [`LevelControl`] and rebuilds `tracing`'s interest cache
+//! when a level changed.
 //!
 //! The stream may deliver several records in one read, split a record
 //! across reads, or contain garbage (e.g. after a partial write). Like the
@@ -18,6 +20,12 @@
 //! length makes the parser skip up to that many bytes (at most 4 GiB) before
 //! it looks for the next pattern. The daemon writes each record atomically
 //! (well below `PIPE_BUF`), so neither occurs in normal operation.
+
+use std::sync::atomic::Ordering::{Relaxed, Release};
+
+use crate::contexts::ContextTable;
+use crate::ids::LogLevel;
+use crate::stats::Counters;
 
 /// The 4-byte pattern that starts every user-protocol record: `"DUH"` +
 /// `0x01`, the `pattern` field of `DltUserHeader` in `dlt_user_shared.h`
@@ -354,6 +362,88 @@ impl Default for ControlParser {
     }
 }
 
+// === LevelControl ===
+
+/// What the flusher does with the daemon's messages: it feeds the app-FIFO
+/// bytes through a [`ControlParser`], applies LOG_LEVEL to the context
+/// table, records LOG_STATE, ignores (and counts) INJECTION, and publishes
+/// its counters in [`Counters`]. After a daemon restart nothing special is
+/// needed: we register every context with trace status "not set", so the
+/// new daemon answers each registration with a LOG_LEVEL (its default, or
+/// the explicit level we registered), which lands here like any other.
+///
+/// No I/O, no allocation; the caller rebuilds `tracing`'s interest cache
+/// when a method reports a changed level.
+#[derive(Debug, Default)]
+pub(crate) struct LevelControl {
+    parser: ControlParser,
+    levels_applied: u64,
+    injections: u64,
+    unknown_positions: u64,
+}
+
+impl LevelControl {
+    /// A fresh state: nothing parsed, no connection seen.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `bytes` read from the app FIFO and applies every complete
+    /// message. Returns whether a context's level changed.
+    pub(crate) fn feed(
+        &mut self,
+        bytes: &[u8],
+        contexts: &ContextTable,
+        counters: &Counters,
+    ) -> bool {
+        let mut changed = false;
+        let (applied, injections, unknown) = (
+            &mut self.levels_applied,
+            &mut self.injections,
+            &mut self.unknown_positions,
+        );
+        self.parser.feed(bytes, |msg| match msg {
+            ControlMsg::LogLevel {
+                level,
+                log_level_pos,
+                ..
+            } => {
+                // The parser only delivers levels 0..=6.
+                let set = LogLevel::from_u8(level)
+                    .and_then(|level| contexts.set_level_at(log_level_pos, level));
+                match set {
+                    Some(c) => {
+                        changed |= c;
+                        *applied = applied.saturating_add(1);
+                    }
+                    None => *unknown = unknown.saturating_add(1),
+                }
+            }
+            ControlMsg::LogState(s) => counters.log_state.store(s, Relaxed),
+            ControlMsg::Injection { .. } => *injections = injections.saturating_add(1),
+        });
+        changed
+    }
+
+    /// Copies the counters into `counters`. Call after the interest cache
+    /// was rebuilt, so that a reader who sees `levels_applied` move also
+    /// finds the new level in effect.
+    pub(crate) fn publish(&self, counters: &Counters) {
+        let c = self.parser.counters();
+        counters.injections_ignored.store(self.injections, Relaxed);
+        counters.control_malformed.store(
+            c.malformed
+                .saturating_add(c.unknown_types)
+                .saturating_add(self.unknown_positions),
+            Relaxed,
+        );
+        counters
+            .control_garbage_bytes
+            .store(c.garbage_bytes, Relaxed);
+        counters.levels_applied.store(self.levels_applied, Release);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -633,6 +723,61 @@ mod tests {
         let mut parser = ControlParser::new();
         parser.feed(&[], |_| panic!("no message expected"));
         assert_eq!(parser.counters(), ControlCounters::default());
+    }
+
+    // === LevelControl ===
+
+    fn table() -> crate::contexts::ContextTable {
+        use crate::contexts::Context;
+        use crate::ids::CtxId;
+        let ctx = |id: &str, reg: Option<i8>| {
+            Context::new(
+                id.into(),
+                CtxId::new(id).unwrap(),
+                String::new(),
+                LogLevel::Info,
+                reg,
+            )
+        };
+        crate::contexts::ContextTable::new(
+            ctx("DFLT", None),
+            ctx("TLOG", None),
+            vec![ctx("A", Some(5))],
+        )
+    }
+
+    #[test]
+    fn level_control_applies_levels_and_counts_the_rest() {
+        let t = table();
+        let counters = Counters::new();
+        let mut lc = LevelControl::new();
+        let mut stream = b"junk".to_vec();
+        stream.extend(encode(&ControlMsg::LogState(1), &[]));
+        stream.extend(encode(&level(5, 0, 0), &[])); // DFLT to DEBUG
+        stream.extend(encode(&level(4, 0, 2), &[])); // A: already INFO
+        stream.extend(encode(&level(6, 0, 3), &[])); // no context 3
+        stream.extend(encode(&level(9, 0, 0), &[])); // invalid level
+        let inj = ControlMsg::Injection {
+            log_level_pos: 0,
+            service_id: 0x1000,
+            data_len: 3,
+        };
+        stream.extend(encode(&inj, b"abc"));
+        assert!(lc.feed(&stream, &t, &counters), "DFLT changed");
+        lc.publish(&counters);
+        assert_eq!(t.get(0).unwrap().level(), LogLevel::Debug);
+        assert_eq!(t.get(2).unwrap().level(), LogLevel::Info);
+        let s = counters.snapshot(0);
+        assert_eq!(s.log_state, 1);
+        assert_eq!(s.levels_applied, 2, "the two LOG_LEVELs for our contexts");
+        assert_eq!(s.injections_ignored, 1);
+        assert_eq!(s.control_malformed, 2, "unknown position + level 9");
+        assert_eq!(s.control_garbage_bytes, 4);
+        // Same levels again: applied, but nothing changed.
+        let again = [encode(&level(5, 0, 0), &[]), encode(&level(4, 0, 2), &[])].concat();
+        assert!(!lc.feed(&again, &t, &counters));
+        lc.publish(&counters);
+        assert_eq!(counters.snapshot(0).levels_applied, 4);
     }
 
     // === property tests ===

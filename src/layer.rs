@@ -314,10 +314,17 @@ impl<S> Filter<S> for DltLevels {
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if is_log_bridge_callsite(meta) {
+        // Enabled callsites get `sometimes`, not `always`: per-layer
+        // filters pass their verdict from `enabled` to the event in a
+        // thread-local, and an `always` callsite skips `enabled`, so it
+        // would read whatever the last `enabled` call on the thread left
+        // there. After an `enabled` that this filter answered "no" (a
+        // `log` record through `LogTracer`, `tracing::enabled!`, ...) the
+        // next event would be dropped (tokio-rs/tracing#2519). The price
+        // is one context lookup per enabled event, which then costs an
+        // encode anyway; disabled callsites stay `never` and free.
+        if is_log_bridge_callsite(meta) || self.passes(meta) {
             Interest::sometimes()
-        } else if self.passes(meta) {
-            Interest::always()
         } else {
             Interest::never()
         }

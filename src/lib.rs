@@ -60,6 +60,7 @@ mod channel;
 mod console;
 mod contexts;
 mod control;
+mod env_levels;
 mod error;
 mod frame;
 mod guard;
@@ -105,6 +106,10 @@ pub mod __private {
 /// ```
 /// taktora_log::fatal!("brake pressure sensor lost");
 /// taktora_log::fatal!(target: "chassis::brake", sensor = 3u8, "lost {}", "sensor");
+/// taktora_log::fatal!(target: "chassis::brake", "lost");
+/// taktora_log::fatal!(name: "brake", target: "chassis::brake", parent: None, "lost");
+/// taktora_log::fatal!(name: "brake", "lost {n}", n = 3);
+/// taktora_log::fatal!(parent: None, sensor = 3u8);
 /// ```
 #[macro_export]
 macro_rules! fatal {

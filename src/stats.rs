@@ -2,7 +2,10 @@
 //! the [`Stats`] snapshot users read, and the drop ledger behind the
 //! `taktora.log.dropped` summary record. No I/O, no locks, no allocation.
 
-use std::sync::atomic::{AtomicI32, AtomicI8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI32, AtomicI8, AtomicU64,
+    Ordering::{Acquire, Relaxed},
+};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A point-in-time copy of the pipeline's counters.
@@ -52,6 +55,22 @@ pub struct Stats {
     /// The daemon's last LOG_STATE: 1 a DLT client is connected, 0 none,
     /// -1 not known yet.
     pub log_state: i8,
+    /// LOG_LEVEL messages from the daemon applied to one of our contexts
+    /// (at registration, from `dlt-control` or DLT Viewer), whether or
+    /// not the level actually changed.
+    pub levels_applied: u64,
+    /// INJECTION messages from the daemon; the layer handles none of them,
+    /// so each is skipped (with its data) and counted here.
+    pub injections_ignored: u64,
+    /// Malformed records from the daemon, skipped: an unknown message
+    /// type, an invalid level or log state, or a LOG_LEVEL for a context
+    /// position we never registered.
+    pub control_malformed: u64,
+    /// Bytes skipped in the daemon's messages while resynchronising on the
+    /// `DUH\x01` pattern (garbage between records).
+    pub control_garbage_bytes: u64,
+    /// Malformed `DLT_INITIAL_LOG_LEVEL` items skipped at build time.
+    pub initial_levels_ignored: u64,
 }
 
 /// The counters themselves, shared through an `Arc`.
@@ -72,6 +91,11 @@ pub(crate) struct Counters {
     pub(crate) last_os_error: AtomicI32,
     pub(crate) buffered: AtomicU64,
     pub(crate) log_state: AtomicI8,
+    pub(crate) levels_applied: AtomicU64,
+    pub(crate) injections_ignored: AtomicU64,
+    pub(crate) control_malformed: AtomicU64,
+    pub(crate) control_garbage_bytes: AtomicU64,
+    pub(crate) initial_levels_ignored: AtomicU64,
     pub(crate) ledger: DropLedger,
 }
 
@@ -93,6 +117,11 @@ impl Counters {
             last_os_error: AtomicI32::new(0),
             buffered: AtomicU64::new(0),
             log_state: AtomicI8::new(-1),
+            levels_applied: AtomicU64::new(0),
+            injections_ignored: AtomicU64::new(0),
+            control_malformed: AtomicU64::new(0),
+            control_garbage_bytes: AtomicU64::new(0),
+            initial_levels_ignored: AtomicU64::new(0),
             ledger: DropLedger::new(),
         }
     }
@@ -140,6 +169,13 @@ impl Counters {
             queued,
             buffered: self.buffered.load(Relaxed),
             log_state: self.log_state.load(Relaxed),
+            // Pairs with the flusher's release store after it rebuilt the
+            // interest cache: whoever sees the count sees the new level.
+            levels_applied: self.levels_applied.load(Acquire),
+            injections_ignored: self.injections_ignored.load(Relaxed),
+            control_malformed: self.control_malformed.load(Relaxed),
+            control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
+            initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
         }
     }
 }

@@ -25,9 +25,9 @@ use arrayvec::ArrayVec;
 
 use super::{Control, FlusherEnds, Msg};
 use crate::contexts::{ContextTable, DIAGNOSTIC_INDEX};
-use crate::control::{ControlMsg, ControlParser};
+use crate::control::LevelControl;
 use crate::frame::{self, Frame, FRAME_CAP};
-use crate::ids::{AppId, EcuId, LogLevel};
+use crate::ids::{AppId, EcuId};
 use crate::ring::{OfflineRing, PushOutcome};
 use crate::stats::Counters;
 use crate::sys;
@@ -130,7 +130,7 @@ struct Flusher {
     counters: Arc<Counters>,
     ring: OfflineRing,
     conn: Conn,
-    parser: ControlParser,
+    levels: LevelControl,
     pid: i32,
     /// Registration messages, written after every connect.
     registration: Vec<Frame>,
@@ -167,7 +167,7 @@ impl Flusher {
             ends,
             counters,
             ring,
-            parser: ControlParser::new(),
+            levels: LevelControl::new(),
             pid,
             registration,
             reported: 0,
@@ -290,39 +290,24 @@ impl Flusher {
         }
     }
 
-    /// Applies what the daemon wrote into our FIFO: log levels and the
-    /// client-connected state.
+    /// Applies what the daemon wrote into our FIFO: log levels, the
+    /// client-connected state, ignored injections (see `LevelControl`).
     fn read_app_fifo(&mut self) {
-        let mut buf = [0u8; 512];
+        let contexts = &*self.cfg.contexts;
         let mut changed = false;
+        let mut buf = [0u8; 512];
         loop {
             let n = match self.app_fifo.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let contexts = &self.cfg.contexts;
-            let counters = &self.counters;
-            self.parser.feed(&buf[..n], |msg| match msg {
-                ControlMsg::LogLevel {
-                    level,
-                    log_level_pos,
-                    ..
-                } => {
-                    let ctx = usize::try_from(log_level_pos)
-                        .ok()
-                        .and_then(|p| contexts.get(p));
-                    if let (Some(ctx), Some(level)) = (ctx, LogLevel::from_u8(level)) {
-                        changed |= ctx.set_level(level);
-                    }
-                }
-                ControlMsg::LogState(s) => counters.log_state.store(s, Ordering::Relaxed),
-                ControlMsg::Injection { .. } => {}
-            });
+            changed |= self.levels.feed(&buf[..n], contexts, &self.counters);
         }
         if changed {
             // Make tracing ask the layer again which callsites are enabled.
             tracing_core::callsite::rebuild_interest_cache();
         }
+        self.levels.publish(&self.counters);
     }
 
     // --- connection ------------------------------------------------------
