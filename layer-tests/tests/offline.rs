@@ -1,0 +1,517 @@
+//! The offline ring, reconnect drain and drop accounting (FEAT_0076):
+//! TEST_0812, TEST_0814 (mid-drain failure), REQ_0815, against an
+//! in-process fake daemon (a FIFO this test reads), and a chaos test
+//! against the real `dlt-daemon` killed and restarted under a steady load.
+
+// The fake daemon needs three syscalls std does not wrap: FIONREAD,
+// F_SETPIPE_SZ and poll on the FIFO's read end.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use taktora_log::{DltLayer, FlushGuard, Stats};
+use tracing_subscriber::prelude::*;
+
+
+/// Generous bound for anything to happen on a loaded 2-core machine.
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// The producer-side bound of REQ_0812.
+const PUSH_BOUND: Duration = Duration::from_millis(5);
+
+/// Wire message types (PROTOCOL.md §3).
+const LOG: u32 = 1;
+const REGISTER_APP: u32 = 2;
+const REGISTER_CONTEXT: u32 = 4;
+const OVERFLOW: u32 = 8;
+
+// === the fake daemon ===
+
+/// A FIFO at `<dir>/dlt` whose read end this test holds: the daemon as far
+/// as the flusher can tell.
+struct FakeDaemon {
+    reader: File,
+    buf: Vec<u8>,
+}
+
+/// One message the fake daemon read.
+#[derive(Debug, Clone)]
+struct Msg {
+    kind: u32,
+    bytes: Vec<u8>,
+}
+
+impl Msg {
+    fn contains(&self, needle: &str) -> bool {
+        self.bytes
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    /// The record number of a `rec-NNNNNN` record.
+    fn rec(&self) -> Option<u32> {
+        let pos = self.bytes.windows(4).position(|w| w == b"rec-")?;
+        let digits = self.bytes.get(pos + 4..pos + 10)?;
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+
+    fn is_summary(&self) -> bool {
+        self.kind == LOG && self.contains("taktora.log.dropped count=")
+    }
+
+    /// The `count=` of a summary record.
+    fn summary_field(&self, field: &str) -> u64 {
+        let text = String::from_utf8_lossy(&self.bytes).into_owned();
+        let start = text.find(&format!(" {field}=")).expect("field present") + field.len() + 2;
+        text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a number")
+    }
+}
+
+impl FakeDaemon {
+    /// Creates the FIFO under a temporary name, opens its read end, sets
+    /// its capacity (if given), and only then renames it to `<dir>/dlt`, so
+    /// the flusher can never write into it before it has its final size.
+    fn start(dir: &Path, pipe_size: Option<i32>) -> Self {
+        let tmp = dir.join("dlt.tmp");
+        let status = Command::new("mkfifo")
+            .arg(&tmp)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo {}", tmp.display());
+        let reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&tmp)
+            .expect("open the fake daemon FIFO for reading");
+        if let Some(size) = pipe_size {
+            // SAFETY: F_SETPIPE_SZ on a descriptor we own, with an int.
+            let r = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+            assert!(r >= size, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+        }
+        std::fs::rename(&tmp, dir.join("dlt")).expect("rename the FIFO into place");
+        Self {
+            reader,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Bytes in the pipe not read yet.
+    fn unread(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer.
+        let r = unsafe { libc::ioctl(self.reader.as_raw_fd(), libc::FIONREAD, &mut n) };
+        assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+        n as usize
+    }
+
+    /// Waits (poll, bounded) until the pipe has something to read.
+    fn wait_readable(&self, timeout: Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.reader.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        r > 0 && pfd.revents & libc::POLLIN != 0
+    }
+
+    /// Splits one whole message off the front of `buf`, if there is one.
+    fn split(buf: &mut Vec<u8>) -> Option<Msg> {
+        if buf.len() < 8 {
+            return None;
+        }
+        assert_eq!(&buf[..4], b"DUH\x01", "stream out of sync: {buf:02x?}");
+        let kind = u32::from_ne_bytes(buf[4..8].try_into().unwrap());
+        let u32_at = |b: &[u8], o: usize| -> Option<usize> {
+            Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().unwrap()) as usize)
+        };
+        let len = match kind {
+            LOG => 8 + usize::from(u16::from_be_bytes(buf.get(10..12)?.try_into().unwrap())),
+            REGISTER_APP => 20 + u32_at(buf, 16)?,
+            REGISTER_CONTEXT => 30 + u32_at(buf, 26)?,
+            3 | OVERFLOW => 16,
+            5 => 20,
+            other => panic!("unexpected message type {other}"),
+        };
+        if buf.len() < len {
+            return None;
+        }
+        let bytes: Vec<u8> = buf.drain(..len).collect();
+        Some(Msg { kind, bytes })
+    }
+
+    /// Reads exactly one message (waiting at most `timeout`); reads no
+    /// byte beyond it.
+    fn read_one(&mut self, timeout: Duration) -> Msg {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = Self::split(&mut self.buf) {
+                return m;
+            }
+            let want = if self.buf.len() < 12 {
+                12 - self.buf.len()
+            } else {
+                // Enough of the header is there to know the length.
+                let mut probe = self.buf.clone();
+                probe.extend(std::iter::repeat(0).take(64));
+                1.max(match Self::split(&mut probe) {
+                    Some(m) => m.bytes.len().saturating_sub(self.buf.len()),
+                    None => 1,
+                })
+            };
+            let mut chunk = vec![0u8; want];
+            match self.reader.read(&mut chunk) {
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    assert!(
+                        !left.is_zero() && self.wait_readable(left),
+                        "timed out after {timeout:?} waiting for a message; have {} bytes",
+                        self.buf.len()
+                    );
+                }
+                Err(e) => panic!("read the fake daemon FIFO: {e}"),
+            }
+        }
+    }
+
+    /// Reads messages until `done` says enough (bounded).
+    fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while !done(&out) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out; read so far: {:#?}", kinds(&out));
+            out.push(self.read_one(left));
+        }
+        out
+    }
+}
+
+fn kinds(msgs: &[Msg]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| match (m.kind, m.rec()) {
+            (_, Some(r)) => format!("rec-{r}"),
+            (LOG, None) if m.is_summary() => "summary".into(),
+            (k, None) => format!("type {k}"),
+        })
+        .collect()
+}
+
+// === helpers ===
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("taktora-offline-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Polls `cond` until it holds or `timeout` passes (then panics with
+/// `what`). For conditions the flusher reaches on its own, such as
+/// "took every record off the channel", for which no barrier exists.
+fn wait_until(timeout: Duration, what: &str, guard: &FlushGuard, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}: {:#?}",
+            guard.stats()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn build(dir: &Path, f: impl FnOnce(taktora_log::DltLayerBuilder) -> taktora_log::DltLayerBuilder) -> (DltLayer, FlushGuard) {
+    let b = DltLayer::builder("OFFL")
+        .with_pipe_dir(dir)
+        .with_reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50));
+    f(b).build().expect("build the layer")
+}
+
+/// Runs `body` with `layer` as the thread's subscriber.
+fn with_layer<R>(layer: &DltLayer, body: impl FnOnce() -> R) -> R {
+    let levels = layer.levels();
+    let subscriber = tracing_subscriber::registry().with(layer.clone().with_filter(levels));
+    tracing::subscriber::with_default(subscriber, body)
+}
+
+fn dropped(s: &Stats) -> u64 {
+    s.dropped_queue_full + s.dropped_ring_full
+}
+
+// === TEST_0812 ===
+
+/// The calling thread's context switches: (voluntary, involuntary).
+fn context_switches() -> (i64, i64) {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
+    (ru.ru_nvcsw, ru.ru_nivcsw)
+}
+
+/// How the `tracing::error!` calls of [`timed_errors`] went.
+#[derive(Debug, Default)]
+struct Timing {
+    /// The slowest call that was not preempted, and its record number.
+    worst: (Duration, u32),
+    /// Calls over the bound during which the scheduler preempted the
+    /// thread (an involuntary context switch): time the machine took,
+    /// not time the logger waited.
+    preempted_over_bound: Vec<(Duration, u32)>,
+    /// Calls during which the thread gave up the CPU itself (a wait).
+    voluntary_switches: i64,
+}
+
+/// Emits the records of `range`, timing each call, and checks REQ_0812:
+/// no call waits (no voluntary context switch) and every call that the
+/// scheduler did not preempt returns within [`PUSH_BOUND`].
+fn timed_errors(layer: &DltLayer, range: std::ops::Range<u32>, pad: &str) -> Timing {
+    let t = with_layer(layer, || {
+        let mut t = Timing::default();
+        for i in range {
+            let (v0, i0) = context_switches();
+            let t0 = Instant::now();
+            tracing::error!("rec-{i:06} {pad}");
+            let took = t0.elapsed();
+            let (v1, i1) = context_switches();
+            t.voluntary_switches += v1 - v0;
+            if i1 > i0 && took >= PUSH_BOUND {
+                t.preempted_over_bound.push((took, i));
+            } else {
+                t.worst = t.worst.max((took, i));
+            }
+        }
+        t
+    });
+    assert!(t.worst.0 < PUSH_BOUND, "slowest push (bound {PUSH_BOUND:?}): {t:?}");
+    assert_eq!(t.voluntary_switches, 0, "a push waited: {t:?}");
+    assert!(t.preempted_over_bound.len() <= 5, "the machine is too loaded to judge: {t:?}");
+    t
+}
+
+#[test]
+fn test_0812_push_returns_within_5ms_while_transport_stuck() {
+    // (a) A FIFO whose reader never reads: fill it until the flusher is
+    // stuck on EAGAIN, and keep logging.
+    let dir = temp_dir();
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    let (layer, guard) = build(dir.path(), |b| b);
+    let pad = "x".repeat(200);
+    timed_errors(&layer, 0..50, &pad);
+    // A one-page pipe holds the registration; a batch of records does not
+    // fit next to it, so the flusher waits on EAGAIN.
+    wait_until(ARRIVAL, "the flusher to be stuck", &guard, || {
+        fake.unread() > 0 && guard.stats().buffered > 0
+    });
+    let timing = timed_errors(&layer, 50..3000, &pad);
+    let s = guard.stats();
+    assert!(
+        s.queued + s.buffered > 0 && s.written < 3000,
+        "the transport must really be stuck: {s:#?}"
+    );
+    eprintln!("stuck FIFO: {timing:?}");
+    // The reader appears: the newest record arrives, after a summary of
+    // what the full channel dropped.
+    let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
+    let out = guard.flush(ARRIVAL);
+    assert!(out.complete, "{out:?} {:#?}", guard.stats());
+    let s = guard.stats();
+    let delivered = msgs.iter().filter(|m| m.rec().is_some()).count() as u64;
+    let reported: u64 = msgs
+        .iter()
+        .filter(|m| m.is_summary())
+        .map(|m| m.summary_field("count"))
+        .sum();
+    assert_eq!(delivered, s.written, "{s:#?}");
+    assert_eq!(delivered + reported, 3000, "conservation: {s:#?}");
+    assert_eq!(reported, dropped(&s), "{s:#?}");
+
+    // (b) No daemon at all.
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(64));
+    let timing = timed_errors(&layer, 0..3000, "no daemon");
+    eprintln!("no daemon: {timing:?}");
+    assert_eq!(guard.stats().written, 0);
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
+    let recs: Vec<u32> = msgs.iter().filter_map(Msg::rec).collect();
+    assert_eq!(recs, (2936..3000).collect::<Vec<_>>(), "the ring's 64 newest, in order");
+    assert!(msgs.iter().any(|m| m.is_summary() && m.summary_field("count") == 2936));
+}
+
+// === TEST_0814 mid-drain failure ===
+
+#[test]
+fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(16));
+    // Five records of 1372 bytes: the flusher's atomic writes (at most
+    // PIPE_BUF = 4096 bytes) carry two of them each.
+    let pad = "p".repeat(1320);
+    with_layer(&layer, || {
+        for i in 0..5 {
+            tracing::error!("rec-{i:06} {pad}");
+        }
+    });
+    wait_until(ARRIVAL, "five records in the ring", &guard, || guard.stats().buffered == 5);
+
+    // A one-page pipe: registration plus the first write of records fit,
+    // the second write gets EAGAIN, so the flusher waits with [2, 3, 4].
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    wait_until(ARRIVAL, "the first write of records", &guard, || {
+        let s = guard.stats();
+        s.written == 2 && s.buffered == 3
+    });
+    let s = guard.stats();
+    assert_eq!((s.written, s.buffered), (2, 3), "{s:#?}");
+    // The fake daemon reads the registration and exactly one record ...
+    let mut got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.kind == LOG));
+    assert_eq!(got.last().and_then(Msg::rec), Some(0), "{:?}", kinds(&got));
+    assert!(fake.unread() > 0, "record 1 is still unread in the pipe");
+    // ... and goes away, with record 1 unread in its pipe. Reading one
+    // record freed no whole page, so nothing more could be written.
+    drop(fake);
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let s = guard.stats();
+    assert_eq!((s.written, s.buffered), (2, 3), "nothing else left the ring: {s:#?}");
+
+    // A new daemon: the ring's suffix arrives in order, after the summary
+    // that reports record 1 (and, as a bound, record 0 of the same write)
+    // as unconfirmed.
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(4)));
+    let logs: Vec<&Msg> = got.iter().filter(|m| m.kind == LOG).collect();
+    assert!(logs[0].is_summary(), "{:?}", kinds(&got));
+    assert_eq!(logs[0].summary_field("count"), 0);
+    let unconfirmed = logs[0].summary_field("unconfirmed");
+    assert!((1..=2).contains(&unconfirmed), "unconfirmed={unconfirmed}");
+    let recs: Vec<u32> = logs[1..].iter().filter_map(|m| m.rec()).collect();
+    assert_eq!(recs, [2, 3, 4], "{:?}", kinds(&got));
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().written, 5);
+}
+
+// === REQ_0815 ===
+
+#[test]
+fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(4));
+    with_layer(&layer, || {
+        for i in 0..10 {
+            tracing::warn!("rec-{i:06}");
+        }
+    });
+    wait_until(ARRIVAL, "six ring drops", &guard, || {
+        let s = guard.stats();
+        s.queued == 0 && s.dropped_ring_full == 6
+    });
+
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
+    let k = kinds(&got);
+    let first_log = got.iter().position(|m| m.kind == LOG).expect("a LOG");
+    // Registration, then OVERFLOW and the summary, then the survivors.
+    assert!(got[..first_log].iter().all(|m| m.kind != LOG), "{k:?}");
+    assert_eq!(got[0].kind, REGISTER_APP, "{k:?}");
+    let overflow = got.iter().position(|m| m.kind == OVERFLOW).expect("OVERFLOW");
+    assert_eq!(overflow, first_log - 1, "{k:?}");
+    assert_eq!(u32::from_ne_bytes(got[overflow].bytes[8..12].try_into().unwrap()), 6);
+    assert!(got[first_log].is_summary(), "{k:?}");
+    assert_eq!(got[first_log].summary_field("count"), 6);
+    assert_eq!(got[first_log].summary_field("unconfirmed"), 0);
+    assert!(got[first_log].contains("first_dropped_at=20"), "{k:?}");
+    assert!(got[first_log].contains(" OFFL") || got[first_log].contains("OFFL"));
+    assert!(got[first_log].contains("TLOG"), "reserved diagnostic context");
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert_eq!(recs, [6, 7, 8, 9]);
+    assert_eq!(got.iter().filter(|m| m.is_summary()).count(), 1);
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().summaries, 1);
+
+    // A second reconnect with no new drops: registration, no summary.
+    drop(fake);
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the FIFO");
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    with_layer(&layer, || tracing::warn!("rec-{:06}", 10));
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(10)));
+    assert_eq!(got[0].kind, REGISTER_APP, "{:?}", kinds(&got));
+    assert!(!got.iter().any(|m| m.is_summary() || m.kind == OVERFLOW), "{:?}", kinds(&got));
+    assert_eq!(guard.stats().connects, 2);
+    assert_eq!(guard.stats().summaries, 1);
+}
+
+#[test]
+fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
+    let dir = temp_dir();
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    let (layer, guard) = build(dir.path(), |b| b.with_channel_capacity(8).with_ring_capacity(8));
+    let pad = "c".repeat(200);
+    // Connected, the daemon reads nothing: the one-page pipe fills, then
+    // the ring; from then on the channel drops its oldest.
+    let mut n = 0u32;
+    with_layer(&layer, || {
+        let deadline = Instant::now() + ARRIVAL;
+        while !(fake.unread() > 0 && guard.stats().buffered > 0 && guard.stats().queued == 8) {
+            assert!(Instant::now() < deadline, "never stuck: {:#?}", guard.stats());
+            tracing::error!("rec-{n:06} {pad}");
+            n += 1;
+        }
+        for _ in 0..200 {
+            tracing::error!("rec-{n:06} {pad}");
+            n += 1;
+        }
+    });
+    let before = guard.stats();
+    assert!(before.dropped_queue_full > 0, "{before:#?}");
+    assert_eq!(before.disconnects, 0, "congestion is not a disconnect");
+    let last = n - 1;
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(last)));
+    assert!(guard.flush(ARRIVAL).complete);
+    let s = guard.stats();
+    let k = kinds(&got);
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert!(recs.windows(2).all(|w| w[0] < w[1]), "in order, none twice: {k:?}");
+    let summaries: Vec<&Msg> = got.iter().filter(|m| m.is_summary()).collect();
+    assert!(!summaries.is_empty(), "{k:?}");
+    let reported: u64 = summaries.iter().map(|m| m.summary_field("count")).sum();
+    assert_eq!(reported, dropped(&s), "{s:#?}");
+    assert_eq!(recs.len() as u64 + reported, u64::from(n), "conservation: {k:?} {s:#?}");
+    // Every gap in the numbers is covered by a summary written before the
+    // next record after the gap.
+    let mut reported_so_far = 0;
+    let mut expected_next = 0;
+    for m in &got {
+        if m.is_summary() {
+            reported_so_far += m.summary_field("count");
+        } else if let Some(r) = m.rec() {
+            assert!(
+                u64::from(r) <= expected_next + reported_so_far,
+                "record {r} arrived before the summary of the records before it: {k:?}"
+            );
+            expected_next += 1;
+        }
+    }
+}
