@@ -515,3 +515,174 @@ fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
         }
     }
 }
+
+// === chaos: the real daemon killed and restarted under a steady load ===
+
+/// Records the chaos test emits at least.
+const CHAOS_RECORDS: u32 = 20_000;
+/// Daemon restarts, alternating SIGKILL and SIGTERM.
+const CHAOS_RESTARTS: usize = 6;
+
+/// What one daemon incarnation's receiver saw from our application.
+#[derive(Debug, Default)]
+struct Incarnation {
+    /// Record numbers, in arrival order.
+    recs: Vec<u32>,
+    /// (count, unconfirmed, index among our log lines) of each summary.
+    summaries: Vec<(u64, u64, usize)>,
+    /// Index of the daemon's "ApplicationID 'CHAO' registered" line and of
+    /// our first log line, among all the receiver's lines.
+    registered_at: Option<usize>,
+    first_log_at: Option<usize>,
+}
+
+fn field(args: &str, name: &str) -> u64 {
+    let start = args.find(&format!("{name}=")).expect("field") + name.len() + 1;
+    args[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("number")
+}
+
+fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
+    let mut inc = Incarnation::default();
+    let mut ours = 0;
+    for (i, raw) in receiver.lines().iter().enumerate() {
+        if raw.contains("ApplicationID 'CHAO' registered") && inc.registered_at.is_none() {
+            inc.registered_at = Some(i);
+        }
+        let Some(l) = layer_tests::parse_line(raw) else {
+            continue;
+        };
+        if l.apid != "CHAO" || l.kind != "log" {
+            continue;
+        }
+        inc.first_log_at.get_or_insert(i);
+        if l.ctid == "TLOG" && l.args.contains("taktora.log.dropped count=") {
+            assert_eq!(l.level, "warn", "{raw}");
+            inc.summaries
+                .push((field(&l.args, "count"), field(&l.args, "unconfirmed"), ours));
+        } else if let Some(n) = l.args.strip_prefix("rec-") {
+            inc.recs.push(n[..6].parse().expect("record number"));
+        } else {
+            panic!("unexpected line from our app: {raw}");
+        }
+        ours += 1;
+    }
+    inc
+}
+
+#[test]
+fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
+    use layer_tests::{PrivateDaemon, Receiver, Signal};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    if !layer_tests::require_dlt_tools() {
+        return;
+    }
+    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+    let mut receivers = vec![Receiver::start(daemon.port()).expect("start dlt-receive")];
+    let (layer, guard) = DltLayer::builder("CHAO")
+        .with_pipe_dir(daemon.dir())
+        .with_ring_capacity(2048)
+        .with_reconnect_backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .build()
+        .expect("build the layer");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let emitted = Arc::new(AtomicU32::new(0));
+    let producer = {
+        let (stop, emitted, layer) = (stop.clone(), emitted.clone(), layer.clone());
+        std::thread::spawn(move || {
+            with_layer(&layer, || {
+                let mut n = 0u32;
+                while n < CHAOS_RECORDS || !stop.load(Ordering::Relaxed) {
+                    tracing::info!("rec-{n:06}");
+                    n += 1;
+                    emitted.store(n, Ordering::Relaxed);
+                    // Pacing for a steady rate, not synchronisation.
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                n
+            })
+        })
+    };
+
+    for k in 0..CHAOS_RESTARTS {
+        // Let records flow into this incarnation (pacing, not sync).
+        let before = emitted.load(Ordering::Relaxed);
+        let deadline = Instant::now() + ARRIVAL;
+        while emitted.load(Ordering::Relaxed) < before + 1500 {
+            assert!(Instant::now() < deadline, "the producer stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sig = if k % 2 == 0 { Signal::Kill } else { Signal::Term };
+        daemon.kill(sig).unwrap_or_else(|e| panic!("kill {sig:?}: {e}\n{}", daemon.log_text()));
+        daemon
+            .restart()
+            .unwrap_or_else(|e| panic!("restart: {e}\n{}", daemon.log_text()));
+        receivers.push(Receiver::start(daemon.port()).expect("start dlt-receive"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let n = producer.join().expect("producer thread");
+    assert!(n >= CHAOS_RECORDS);
+    let out = guard.flush(ARRIVAL);
+    assert!(out.complete, "{out:?} {:#?}", guard.stats());
+    let s = guard.stats();
+    let last = receivers.last().expect("a receiver");
+    // Everything written to the live daemon arrives at its receiver.
+    last.wait_for(
+        |lines| lines.iter().any(|l| l.contains(&format!("rec-{:06}", n - 1))),
+        ARRIVAL,
+        "the last record",
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{:#?}\n{}", s, daemon.log_text()));
+
+    let incs: Vec<Incarnation> = receivers.iter().map(incarnation).collect();
+    let all: Vec<u32> = incs.iter().flat_map(|i| i.recs.iter().copied()).collect();
+    let summary =
+        |i: &Incarnation| format!("{} recs {:?}..{:?}, summaries {:?}", i.recs.len(), i.recs.first(), i.recs.last(), i.summaries);
+    let report: Vec<String> = incs.iter().map(summary).collect();
+    let ctx = format!("emitted {n}, stats {s:#?}\nincarnations {report:#?}");
+
+    // In emission order, none twice.
+    if let Some(w) = all.windows(2).find(|w| w[0] >= w[1]) {
+        panic!("out of order or twice: {} then {}\n{ctx}", w[0], w[1]);
+    }
+    // Every summary is the first of our records after its reconnect.
+    for (k, inc) in incs.iter().enumerate() {
+        for &(_, _, at) in &inc.summaries {
+            assert_eq!(at, 0, "incarnation {k}: summary not first\n{ctx}");
+        }
+        assert!(inc.summaries.len() <= 1, "incarnation {k}\n{ctx}");
+        if k > 0 {
+            // The daemon announced the re-registration before our logs.
+            let (Some(reg), Some(first)) = (inc.registered_at, inc.first_log_at) else {
+                panic!("incarnation {k}: no registration or no logs\n{ctx}");
+            };
+            assert!(reg < first, "incarnation {k}: logs before registration\n{ctx}");
+        }
+    }
+    // Conservation.
+    let delivered = all.len() as u64;
+    let count: u64 = incs.iter().flat_map(|i| &i.summaries).map(|s| s.0).sum();
+    let unconfirmed: u64 = incs.iter().flat_map(|i| &i.summaries).map(|s| s.1).sum();
+    let summaries = incs.iter().map(|i| i.summaries.len() as u64).sum::<u64>();
+    assert_eq!(s.emitted, u64::from(n), "{ctx}");
+    assert_eq!(count, dropped(&s), "summed counts = the layer's drops\n{ctx}");
+    assert!(
+        u64::from(n) - delivered <= count + unconfirmed,
+        "missing {} > count {count} + unconfirmed {unconfirmed}\n{ctx}",
+        u64::from(n) - delivered
+    );
+    assert!(s.written >= delivered, "{ctx}");
+    assert!(s.written - delivered <= unconfirmed, "written but lost\n{ctx}");
+    assert_eq!(s.written + dropped(&s), u64::from(n), "{ctx}");
+    assert_eq!(s.summaries, summaries, "{ctx}");
+    assert_eq!(s.connects, CHAOS_RESTARTS as u64 + 1, "{ctx}");
+    eprintln!("chaos: emitted {n}, delivered {delivered}, dropped {count}, unconfirmed {unconfirmed}, summaries {summaries}");
+    drop(guard);
+}
