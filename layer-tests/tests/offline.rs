@@ -587,7 +587,8 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     let mut receivers = vec![Receiver::start(daemon.port()).expect("start dlt-receive")];
     let (layer, guard) = DltLayer::builder("CHAO")
         .with_pipe_dir(daemon.dir())
-        .with_ring_capacity(2048)
+        // Small enough that every outage overflows it: drops to report.
+        .with_ring_capacity(128)
         .with_reconnect_backoff(Duration::from_millis(5), Duration::from_millis(50))
         .build()
         .expect("build the layer");
@@ -621,6 +622,13 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
         }
         let sig = if k % 2 == 0 { Signal::Kill } else { Signal::Term };
         daemon.kill(sig).unwrap_or_else(|e| panic!("kill {sig:?}: {e}\n{}", daemon.log_text()));
+        // Stay down for 400 records: more than the ring holds, so the
+        // outage drops records and the next incarnation gets a summary.
+        let down = emitted.load(Ordering::Relaxed);
+        while emitted.load(Ordering::Relaxed) < down + 400 {
+            assert!(Instant::now() < deadline + ARRIVAL, "the producer stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         daemon
             .restart()
             .unwrap_or_else(|e| panic!("restart: {e}\n{}", daemon.log_text()));
@@ -665,6 +673,22 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
             };
             assert!(reg < first, "incarnation {k}: logs before registration\n{ctx}");
         }
+    }
+    // Every record missing before an incarnation's last record is
+    // accounted for by that incarnation's summary: the ring's drops during
+    // the outage exactly, the previous daemon's unread FIFO as a bound.
+    let mut next = 0u64;
+    for (k, inc) in incs.iter().enumerate() {
+        let Some(&last) = inc.recs.last() else {
+            panic!("incarnation {k} received no records\n{ctx}");
+        };
+        let missing = u64::from(last) + 1 - next - inc.recs.len() as u64;
+        let (c, u) = inc.summaries.first().map_or((0, 0), |s| (s.0, s.1));
+        assert!(
+            c <= missing && missing <= c + u,
+            "incarnation {k}: {missing} missing, summary count={c} unconfirmed={u}\n{ctx}"
+        );
+        next = u64::from(last) + 1;
     }
     // Conservation.
     let delivered = all.len() as u64;
