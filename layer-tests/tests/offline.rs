@@ -440,6 +440,9 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
     let logs: Vec<&Msg> = got.iter().filter(|m| m.kind == LOG).collect();
     assert!(logs[0].is_summary(), "{:?}", kinds(&got));
     assert_eq!(logs[0].summary_field("count"), 0);
+    // libdlt sends OVERFLOW only for a non-zero count; a notice of zero
+    // dropped messages would only confuse DLT tools.
+    assert!(!got.iter().any(|m| m.kind == OVERFLOW), "{:?}", kinds(&got));
     let unconfirmed = logs[0].summary_field("unconfirmed");
     assert!((1..=2).contains(&unconfirmed), "unconfirmed={unconfirmed}");
     let recs: Vec<u32> = logs[1..].iter().filter_map(|m| m.rec()).collect();
@@ -560,6 +563,9 @@ fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
 const CHAOS_RECORDS: u32 = 20_000;
 /// Daemon restarts, alternating SIGKILL and SIGTERM.
 const CHAOS_RESTARTS: usize = 6;
+/// Most records one read of a daemon can take from its FIFO: its read
+/// buffer (65535 bytes) over our smallest `rec-NNNNNN` frame (over 40).
+const DAEMON_READ_RECORDS: u64 = 65_535 / 40;
 
 /// What one daemon incarnation's receiver saw from our application.
 #[derive(Debug, Default)]
@@ -715,16 +721,48 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     // Every record missing before an incarnation's last record is
     // accounted for by that incarnation's summary: the ring's drops during
     // the outage exactly, the previous daemon's unread FIFO as a bound.
+    //
+    // One loss no application can see: records a SIGKILLed daemon had
+    // already read from its FIFO (so they are neither in the pipe nor
+    // counted by FIONREAD) but not yet forwarded to dlt-receive die in
+    // the daemon's own memory. They belong to the daemon, as its own
+    // buffers do; libdlt loses them the same way. They are the newest
+    // records written before the kill (the gap right after the previous
+    // incarnation's last record), at most one daemon read buffer
+    // (DLT_RECEIVE_BUFSIZE, 65535 bytes) of them, and only after SIGKILL:
+    // a SIGTERMed daemon forwards what it read before it exits.
     let mut next = 0u64;
+    let mut lost_in_daemon = 0u64;
     for (k, inc) in incs.iter().enumerate() {
         let Some(&last) = inc.recs.last() else {
             panic!("incarnation {k} received no records\n{ctx}");
         };
         let missing = u64::from(last) + 1 - next - inc.recs.len() as u64;
         let (c, u) = inc.summaries.first().map_or((0, 0), |s| (s.0, s.1));
+        let mut gaps = Vec::new();
+        let mut expect = next as u32;
+        for &r in &inc.recs {
+            if r != expect {
+                gaps.push(expect..r);
+            }
+            expect = r + 1;
+        }
+        let prev_last = k.checked_sub(1).and_then(|p| incs[p].recs.last());
+        let after_sigkill = k > 0 && (k - 1) % 2 == 0;
+        let unseen = missing.saturating_sub(c + u);
+        if after_sigkill && unseen > 0 {
+            assert!(
+                gaps.len() == 1 && gaps[0].start as u64 == next && unseen <= DAEMON_READ_RECORDS,
+                "incarnation {k}: {unseen} records lost beyond the report are not \
+                 the newest before the SIGKILL: gaps {gaps:?}\n{ctx}"
+            );
+            lost_in_daemon += unseen;
+        }
         assert!(
-            c <= missing && missing <= c + u,
-            "incarnation {k}: {missing} missing, summary count={c} unconfirmed={u}\n{ctx}"
+            c <= missing && missing <= c + u + if after_sigkill { unseen } else { 0 },
+            "incarnation {k}: {missing} missing, summary count={c} unconfirmed={u}, \
+             gaps {gaps:?}, previous incarnation's last {prev_last:?}, this one's first {:?}\n{ctx}",
+            inc.recs.first()
         );
         next = u64::from(last) + 1;
     }
@@ -736,15 +774,22 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     assert_eq!(s.emitted, u64::from(n), "{ctx}");
     assert_eq!(count, dropped(&s), "summed counts = the layer's drops\n{ctx}");
     assert!(
-        u64::from(n) - delivered <= count + unconfirmed,
-        "missing {} > count {count} + unconfirmed {unconfirmed}\n{ctx}",
+        u64::from(n) - delivered <= count + unconfirmed + lost_in_daemon,
+        "missing {} > count {count} + unconfirmed {unconfirmed} + lost in a killed daemon \
+         {lost_in_daemon}\n{ctx}",
         u64::from(n) - delivered
     );
     assert!(s.written >= delivered, "{ctx}");
-    assert!(s.written - delivered <= unconfirmed, "written but lost\n{ctx}");
+    assert!(
+        s.written - delivered <= unconfirmed + lost_in_daemon,
+        "written but lost\n{ctx}"
+    );
     assert_eq!(s.written + dropped(&s), u64::from(n), "{ctx}");
     assert_eq!(s.summaries, summaries, "{ctx}");
     assert_eq!(s.connects, CHAOS_RESTARTS as u64 + 1, "{ctx}");
-    eprintln!("chaos: emitted {n}, delivered {delivered}, dropped {count}, unconfirmed {unconfirmed}, summaries {summaries}");
+    eprintln!(
+        "chaos: emitted {n}, delivered {delivered}, dropped {count}, unconfirmed {unconfirmed}, \
+         lost in killed daemons {lost_in_daemon}, summaries {summaries}"
+    );
     drop(guard);
 }
