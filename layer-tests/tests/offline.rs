@@ -578,6 +578,18 @@ struct Incarnation {
     /// our first log line, among all the receiver's lines.
     registered_at: Option<usize>,
     first_log_at: Option<usize>,
+    /// For each of our contexts, the index of the first `get_log_info`
+    /// response (sent by the daemon for every REGISTER_CONTEXT, with
+    /// `SendContextRegistration = 1`) that lists it under our app.
+    contexts_at: Vec<(&'static str, Option<usize>)>,
+}
+
+/// Our contexts: the default one and the reserved diagnostic one.
+const CHAOS_CONTEXTS: [&str; 2] = ["DFLT", "TLOG"];
+
+/// `id` as `dlt-receive` prints payload bytes: `43 48 41 4f`.
+fn hex_id(id: &str) -> String {
+    id.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 fn field(args: &str, name: &str) -> u64 {
@@ -591,9 +603,20 @@ fn field(args: &str, name: &str) -> u64 {
 }
 
 fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
-    let mut inc = Incarnation::default();
+    let mut inc = Incarnation {
+        contexts_at: CHAOS_CONTEXTS.iter().map(|c| (*c, None)).collect(),
+        ..Incarnation::default()
+    };
+    let app = hex_id("CHAO");
     let mut ours = 0;
     for (i, raw) in receiver.lines().iter().enumerate() {
+        if raw.contains("[get_log_info, 07,") && raw.contains(&app) {
+            for (ctx, at) in &mut inc.contexts_at {
+                if at.is_none() && raw.contains(&format!("{app} 01 00 {}", hex_id(ctx))) {
+                    *at = Some(i);
+                }
+            }
+        }
         if raw.contains("ApplicationID 'CHAO' registered") && inc.registered_at.is_none() {
             inc.registered_at = Some(i);
         }
@@ -716,6 +739,13 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
                 panic!("incarnation {k}: no registration or no logs\n{ctx}");
             };
             assert!(reg < first, "incarnation {k}: logs before registration\n{ctx}");
+            for (c, at) in &inc.contexts_at {
+                assert!(
+                    at.is_some_and(|at| at < first),
+                    "incarnation {k}: context {c} not re-registered before our logs \
+                     ({at:?}, first log {first})\n{ctx}"
+                );
+            }
         }
     }
     // Every record missing before an incarnation's last record is
