@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::prelude::*;
 
-
 /// Generous bound for anything to happen on a loaded 2-core machine.
 const ARRIVAL: Duration = Duration::from_secs(20);
 
@@ -97,7 +96,11 @@ impl FakeDaemon {
         if let Some(size) = pipe_size {
             // SAFETY: F_SETPIPE_SZ on a descriptor we own, with an int.
             let r = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
-            assert!(r >= size, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+            assert!(
+                r >= size,
+                "F_SETPIPE_SZ: {}",
+                std::io::Error::last_os_error()
+            );
         }
         std::fs::rename(&tmp, dir.join("dlt")).expect("rename the FIFO into place");
         Self {
@@ -166,7 +169,7 @@ impl FakeDaemon {
             } else {
                 // Enough of the header is there to know the length.
                 let mut probe = self.buf.clone();
-                probe.extend(std::iter::repeat(0).take(64));
+                probe.extend(std::iter::repeat_n(0, 64));
                 1.max(match Self::split(&mut probe) {
                     Some(m) => m.bytes.len().saturating_sub(self.buf.len()),
                     None => 1,
@@ -194,7 +197,11 @@ impl FakeDaemon {
         let mut out = Vec::new();
         while !done(&out) {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "timed out; read so far: {:#?}", kinds(&out));
+            assert!(
+                !left.is_zero(),
+                "timed out; read so far: {:#?}",
+                kinds(&out)
+            );
             out.push(self.read_one(left));
         }
         out
@@ -235,7 +242,10 @@ fn wait_until(timeout: Duration, what: &str, guard: &FlushGuard, mut cond: impl 
     }
 }
 
-fn build(dir: &Path, f: impl FnOnce(taktora_log::DltLayerBuilder) -> taktora_log::DltLayerBuilder) -> (DltLayer, FlushGuard) {
+fn build(
+    dir: &Path,
+    f: impl FnOnce(taktora_log::DltLayerBuilder) -> taktora_log::DltLayerBuilder,
+) -> (DltLayer, FlushGuard) {
     let b = DltLayer::builder("OFFL")
         .with_pipe_dir(dir)
         .with_reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50));
@@ -324,7 +334,8 @@ fn timed_errors(layer: &DltLayer, range: std::ops::Range<u32>, pad: &str) -> Tim
             // With no voluntary switch, time off the CPU was taken from
             // the thread, not given up by it.
             let off_cpu = took.saturating_sub(cpu);
-            let preempted = i1 > i0 || waited_for_cpu >= PUSH_BOUND / 5 || off_cpu >= PUSH_BOUND / 2;
+            let preempted =
+                i1 > i0 || waited_for_cpu >= PUSH_BOUND / 5 || off_cpu >= PUSH_BOUND / 2;
             if preempted && took >= PUSH_BOUND {
                 t.preempted_over_bound.push((took, i));
             } else {
@@ -333,9 +344,15 @@ fn timed_errors(layer: &DltLayer, range: std::ops::Range<u32>, pad: &str) -> Tim
         }
         t
     });
-    assert!(t.worst.0 < PUSH_BOUND, "slowest push (bound {PUSH_BOUND:?}): {t:?}");
+    assert!(
+        t.worst.0 < PUSH_BOUND,
+        "slowest push (bound {PUSH_BOUND:?}): {t:?}"
+    );
     assert_eq!(t.voluntary_switches, 0, "a push waited: {t:?}");
-    assert!(t.worst_cpu < PUSH_BOUND, "a push computed for too long: {t:?}");
+    assert!(
+        t.worst_cpu < PUSH_BOUND,
+        "a push computed for too long: {t:?}"
+    );
     assert!(
         t.preempted_over_bound.len() <= 30,
         "over 1% of the calls were preempted: too loaded to judge: {t:?}"
@@ -389,8 +406,14 @@ fn test_0812_push_returns_within_5ms_while_transport_stuck() {
     let mut fake = FakeDaemon::start(dir.path(), None);
     let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
     let recs: Vec<u32> = msgs.iter().filter_map(Msg::rec).collect();
-    assert_eq!(recs, (2936..3000).collect::<Vec<_>>(), "the ring's 64 newest, in order");
-    assert!(msgs.iter().any(|m| m.is_summary() && m.summary_field("count") == 2936));
+    assert_eq!(
+        recs,
+        (2936..3000).collect::<Vec<_>>(),
+        "the ring's 64 newest, in order"
+    );
+    assert!(msgs
+        .iter()
+        .any(|m| m.is_summary() && m.summary_field("count") == 2936));
 }
 
 // === TEST_0814 mid-drain failure ===
@@ -407,7 +430,9 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
             tracing::error!("rec-{i:06} {pad}");
         }
     });
-    wait_until(ARRIVAL, "five records in the ring", &guard, || guard.stats().buffered == 5);
+    wait_until(ARRIVAL, "five records in the ring", &guard, || {
+        guard.stats().buffered == 5
+    });
 
     // A one-page pipe: registration plus the first write of records fit,
     // the second write gets EAGAIN, so the flusher waits with [2, 3, 4].
@@ -429,7 +454,11 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
         guard.stats().disconnects == 1
     });
     let s = guard.stats();
-    assert_eq!((s.written, s.buffered), (2, 3), "nothing else left the ring: {s:#?}");
+    assert_eq!(
+        (s.written, s.buffered),
+        (2, 3),
+        "nothing else left the ring: {s:#?}"
+    );
 
     // A new daemon: the ring's suffix arrives in order, after the summary
     // that reports record 1 (and, as a bound, record 0 of the same write)
@@ -474,15 +503,24 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
     // Registration, then OVERFLOW and the summary, then the survivors.
     assert!(got[..first_log].iter().all(|m| m.kind != LOG), "{k:?}");
     assert_eq!(got[0].kind, REGISTER_APP, "{k:?}");
-    let overflow = got.iter().position(|m| m.kind == OVERFLOW).expect("OVERFLOW");
+    let overflow = got
+        .iter()
+        .position(|m| m.kind == OVERFLOW)
+        .expect("OVERFLOW");
     assert_eq!(overflow, first_log - 1, "{k:?}");
-    assert_eq!(u32::from_ne_bytes(got[overflow].bytes[8..12].try_into().unwrap()), 6);
+    assert_eq!(
+        u32::from_ne_bytes(got[overflow].bytes[8..12].try_into().unwrap()),
+        6
+    );
     assert!(got[first_log].is_summary(), "{k:?}");
     assert_eq!(got[first_log].summary_field("count"), 6);
     assert_eq!(got[first_log].summary_field("unconfirmed"), 0);
     assert!(got[first_log].contains("first_dropped_at=20"), "{k:?}");
     assert!(got[first_log].contains(" OFFL") || got[first_log].contains("OFFL"));
-    assert!(got[first_log].contains("TLOG"), "reserved diagnostic context");
+    assert!(
+        got[first_log].contains("TLOG"),
+        "reserved diagnostic context"
+    );
     let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
     assert_eq!(recs, [6, 7, 8, 9]);
     assert_eq!(got.iter().filter(|m| m.is_summary()).count(), 1);
@@ -499,7 +537,11 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
     with_layer(&layer, || tracing::warn!("rec-{:06}", 10));
     let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(10)));
     assert_eq!(got[0].kind, REGISTER_APP, "{:?}", kinds(&got));
-    assert!(!got.iter().any(|m| m.is_summary() || m.kind == OVERFLOW), "{:?}", kinds(&got));
+    assert!(
+        !got.iter().any(|m| m.is_summary() || m.kind == OVERFLOW),
+        "{:?}",
+        kinds(&got)
+    );
     assert_eq!(guard.stats().connects, 2);
     assert_eq!(guard.stats().summaries, 1);
 }
@@ -508,7 +550,9 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
 fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
     let dir = temp_dir();
     let mut fake = FakeDaemon::start(dir.path(), Some(4096));
-    let (layer, guard) = build(dir.path(), |b| b.with_channel_capacity(8).with_ring_capacity(8));
+    let (layer, guard) = build(dir.path(), |b| {
+        b.with_channel_capacity(8).with_ring_capacity(8)
+    });
     let pad = "c".repeat(200);
     // Connected, the daemon reads nothing: the one-page pipe fills, then
     // the ring; from then on the channel drops its oldest.
@@ -516,7 +560,11 @@ fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
     with_layer(&layer, || {
         let deadline = Instant::now() + ARRIVAL;
         while !(fake.unread() > 0 && guard.stats().buffered > 0 && guard.stats().queued == 8) {
-            assert!(Instant::now() < deadline, "never stuck: {:#?}", guard.stats());
+            assert!(
+                Instant::now() < deadline,
+                "never stuck: {:#?}",
+                guard.stats()
+            );
             tracing::error!("rec-{n:06} {pad}");
             n += 1;
         }
@@ -534,12 +582,19 @@ fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
     let s = guard.stats();
     let k = kinds(&got);
     let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
-    assert!(recs.windows(2).all(|w| w[0] < w[1]), "in order, none twice: {k:?}");
+    assert!(
+        recs.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice: {k:?}"
+    );
     let summaries: Vec<&Msg> = got.iter().filter(|m| m.is_summary()).collect();
     assert!(!summaries.is_empty(), "{k:?}");
     let reported: u64 = summaries.iter().map(|m| m.summary_field("count")).sum();
     assert_eq!(reported, dropped(&s), "{s:#?}");
-    assert_eq!(recs.len() as u64 + reported, u64::from(n), "conservation: {k:?} {s:#?}");
+    assert_eq!(
+        recs.len() as u64 + reported,
+        u64::from(n),
+        "conservation: {k:?} {s:#?}"
+    );
     // Every gap in the numbers is covered by a summary written before the
     // next record after the gap.
     let mut reported_so_far = 0;
@@ -589,7 +644,10 @@ const CHAOS_CONTEXTS: [&str; 2] = ["DFLT", "TLOG"];
 
 /// `id` as `dlt-receive` prints payload bytes: `43 48 41 4f`.
 fn hex_id(id: &str) -> String {
-    id.bytes().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    id.bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn field(args: &str, name: &str) -> u64 {
@@ -687,8 +745,14 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
             assert!(Instant::now() < deadline, "the producer stalled");
             std::thread::sleep(Duration::from_millis(10));
         }
-        let sig = if k % 2 == 0 { Signal::Kill } else { Signal::Term };
-        daemon.kill(sig).unwrap_or_else(|e| panic!("kill {sig:?}: {e}\n{}", daemon.log_text()));
+        let sig = if k % 2 == 0 {
+            Signal::Kill
+        } else {
+            Signal::Term
+        };
+        daemon
+            .kill(sig)
+            .unwrap_or_else(|e| panic!("kill {sig:?}: {e}\n{}", daemon.log_text()));
         // Stay down for 400 records: more than the ring holds, so the
         // outage drops records and the next incarnation gets a summary.
         let down = emitted.load(Ordering::Relaxed);
@@ -710,7 +774,11 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     let last = receivers.last().expect("a receiver");
     // Everything written to the live daemon arrives at its receiver.
     last.wait_for(
-        |lines| lines.iter().any(|l| l.contains(&format!("rec-{:06}", n - 1))),
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("rec-{:06}", n - 1)))
+        },
         ARRIVAL,
         "the last record",
     )
@@ -718,8 +786,15 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
 
     let incs: Vec<Incarnation> = receivers.iter().map(incarnation).collect();
     let all: Vec<u32> = incs.iter().flat_map(|i| i.recs.iter().copied()).collect();
-    let summary =
-        |i: &Incarnation| format!("{} recs {:?}..{:?}, summaries {:?}", i.recs.len(), i.recs.first(), i.recs.last(), i.summaries);
+    let summary = |i: &Incarnation| {
+        format!(
+            "{} recs {:?}..{:?}, summaries {:?}",
+            i.recs.len(),
+            i.recs.first(),
+            i.recs.last(),
+            i.summaries
+        )
+    };
     let report: Vec<String> = incs.iter().map(summary).collect();
     let ctx = format!("emitted {n}, stats {s:#?}\nincarnations {report:#?}");
 
@@ -738,7 +813,10 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
             let (Some(reg), Some(first)) = (inc.registered_at, inc.first_log_at) else {
                 panic!("incarnation {k}: no registration or no logs\n{ctx}");
             };
-            assert!(reg < first, "incarnation {k}: logs before registration\n{ctx}");
+            assert!(
+                reg < first,
+                "incarnation {k}: logs before registration\n{ctx}"
+            );
             for (c, at) in &inc.contexts_at {
                 assert!(
                     at.is_some_and(|at| at < first),
@@ -802,7 +880,11 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     let unconfirmed: u64 = incs.iter().flat_map(|i| &i.summaries).map(|s| s.1).sum();
     let summaries = incs.iter().map(|i| i.summaries.len() as u64).sum::<u64>();
     assert_eq!(s.emitted, u64::from(n), "{ctx}");
-    assert_eq!(count, dropped(&s), "summed counts = the layer's drops\n{ctx}");
+    assert_eq!(
+        count,
+        dropped(&s),
+        "summed counts = the layer's drops\n{ctx}"
+    );
     assert!(
         u64::from(n) - delivered <= count + unconfirmed + lost_in_daemon,
         "missing {} > count {count} + unconfirmed {unconfirmed} + lost in a killed daemon \
