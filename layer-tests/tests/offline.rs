@@ -905,3 +905,61 @@ fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     );
     drop(guard);
 }
+
+#[test]
+fn req_0815_a_failed_summary_write_keeps_the_count_for_the_next_daemon() {
+    let dir = temp_dir();
+    // Long descriptions make the registration about 1.5 KB, so that in a
+    // one-page pipe the summary's batch (OVERFLOW, summary, two 1372-byte
+    // records) cannot follow it: the summary write is still pending when
+    // that daemon goes away.
+    let long = "d".repeat(256);
+    let (layer, guard) = build(dir.path(), |b| {
+        b.with_ring_capacity(4)
+            .with_app_description(&long)
+            .with_context("a", "CTXA", &long)
+            .with_context("b", "CTXB", &long)
+            .with_context("c", "CTXC", &long)
+            .with_context("d", "CTXD", &long)
+    });
+    let pad = "p".repeat(1320);
+    with_layer(&layer, || {
+        for i in 0..10 {
+            tracing::error!("rec-{i:06} {pad}");
+        }
+    });
+    wait_until(ARRIVAL, "six ring drops", &guard, || {
+        let s = guard.stats();
+        s.queued == 0 && s.dropped_ring_full == 6
+    });
+    let fake = FakeDaemon::start(dir.path(), Some(4096));
+    wait_until(
+        ARRIVAL,
+        "the registration, then a blocked summary",
+        &guard,
+        || fake.unread() > 1024 && guard.stats().connects == 1,
+    );
+    let s = guard.stats();
+    assert_eq!((s.written, s.summaries), (0, 0), "{s:#?}");
+    // That daemon goes away without reading anything.
+    drop(fake);
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
+    let k = kinds(&got);
+    let summaries: Vec<&Msg> = got.iter().filter(|m| m.is_summary()).collect();
+    assert_eq!(summaries.len(), 1, "{k:?}");
+    assert_eq!(
+        summaries[0].summary_field("count"),
+        6,
+        "the count survived: {k:?}"
+    );
+    assert_eq!(summaries[0].summary_field("unconfirmed"), 0, "{k:?}");
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert_eq!(recs, [6, 7, 8, 9]);
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().summaries, 1);
+}
