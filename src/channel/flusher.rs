@@ -11,8 +11,9 @@
 //! (re)connect it writes, in this order and from this one thread, so
 //! nothing can come in between: REGISTER_APPLICATION, every
 //! REGISTER_CONTEXT, then, if records were lost since the last report, one
-//! OVERFLOW message and one `taktora.log.dropped` summary record, then the
-//! ring in FIFO order, then live records (REQ_0815).
+//! OVERFLOW message (only when records were dropped, as libdlt does) and
+//! one `taktora.log.dropped` summary record, then the ring in FIFO order,
+//! then live records (REQ_0815).
 
 use std::io::IoSlice;
 use std::path::PathBuf;
@@ -453,18 +454,26 @@ impl Flusher {
                             unconfirmed: self.unconfirmed,
                         },
                     );
-                    frame::user::overflow(
-                        &mut overflow,
-                        count.min(u64::from(u32::MAX)) as u32,
-                        self.cfg.app,
-                    );
+                    if count > 0 {
+                        // Like libdlt, only for a real count: a summary
+                        // that reports only `unconfirmed` records must not
+                        // make DLT tools show "0 messages discarded".
+                        frame::user::overflow(
+                            &mut overflow,
+                            count.min(u64::from(u32::MAX)) as u32,
+                            self.cfg.app,
+                        );
+                    }
                 }
                 let (r, records, bytes) = {
                     let mut slices: ArrayVec<IoSlice<'_>, MAX_BATCH> = ArrayVec::new();
                     let mut bytes = 0;
                     if report {
-                        bytes += overflow.len() + summary.len();
-                        slices.push(IoSlice::new(overflow.as_bytes()));
+                        if !overflow.is_empty() {
+                            bytes += overflow.len();
+                            slices.push(IoSlice::new(overflow.as_bytes()));
+                        }
+                        bytes += summary.len();
                         slices.push(IoSlice::new(summary.as_bytes()));
                     }
                     let mut records = 0;

@@ -1,0 +1,965 @@
+//! The offline ring, reconnect drain and drop accounting (FEAT_0076):
+//! TEST_0812, TEST_0814 (mid-drain failure), REQ_0815, against an
+//! in-process fake daemon (a FIFO this test reads), and a chaos test
+//! against the real `dlt-daemon` killed and restarted under a steady load.
+
+// The fake daemon needs three syscalls std does not wrap: FIONREAD,
+// F_SETPIPE_SZ and poll on the FIFO's read end.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use taktora_log::{DltLayer, FlushGuard, Stats};
+use tracing_subscriber::prelude::*;
+
+/// Generous bound for anything to happen on a loaded 2-core machine.
+const ARRIVAL: Duration = Duration::from_secs(20);
+
+/// The producer-side bound of REQ_0812.
+const PUSH_BOUND: Duration = Duration::from_millis(5);
+
+/// Wire message types (PROTOCOL.md §3).
+const LOG: u32 = 1;
+const REGISTER_APP: u32 = 2;
+const REGISTER_CONTEXT: u32 = 4;
+const OVERFLOW: u32 = 8;
+
+// === the fake daemon ===
+
+/// A FIFO at `<dir>/dlt` whose read end this test holds: the daemon as far
+/// as the flusher can tell.
+struct FakeDaemon {
+    reader: File,
+    buf: Vec<u8>,
+}
+
+/// One message the fake daemon read.
+#[derive(Debug, Clone)]
+struct Msg {
+    kind: u32,
+    bytes: Vec<u8>,
+}
+
+impl Msg {
+    fn contains(&self, needle: &str) -> bool {
+        self.bytes
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    /// The record number of a `rec-NNNNNN` record.
+    fn rec(&self) -> Option<u32> {
+        let pos = self.bytes.windows(4).position(|w| w == b"rec-")?;
+        let digits = self.bytes.get(pos + 4..pos + 10)?;
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+
+    fn is_summary(&self) -> bool {
+        self.kind == LOG && self.contains("taktora.log.dropped count=")
+    }
+
+    /// The `count=` of a summary record.
+    fn summary_field(&self, field: &str) -> u64 {
+        let text = String::from_utf8_lossy(&self.bytes).into_owned();
+        let start = text.find(&format!(" {field}=")).expect("field present") + field.len() + 2;
+        text[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .expect("a number")
+    }
+}
+
+impl FakeDaemon {
+    /// Creates the FIFO under a temporary name, opens its read end, sets
+    /// its capacity (if given), and only then renames it to `<dir>/dlt`, so
+    /// the flusher can never write into it before it has its final size.
+    fn start(dir: &Path, pipe_size: Option<i32>) -> Self {
+        let tmp = dir.join("dlt.tmp");
+        let status = Command::new("mkfifo")
+            .arg(&tmp)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo {}", tmp.display());
+        let reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&tmp)
+            .expect("open the fake daemon FIFO for reading");
+        if let Some(size) = pipe_size {
+            // SAFETY: F_SETPIPE_SZ on a descriptor we own, with an int.
+            let r = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+            assert!(
+                r >= size,
+                "F_SETPIPE_SZ: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        std::fs::rename(&tmp, dir.join("dlt")).expect("rename the FIFO into place");
+        Self {
+            reader,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Bytes in the pipe not read yet.
+    fn unread(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer.
+        let r = unsafe { libc::ioctl(self.reader.as_raw_fd(), libc::FIONREAD, &mut n) };
+        assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+        n as usize
+    }
+
+    /// Waits (poll, bounded) until the pipe has something to read.
+    fn wait_readable(&self, timeout: Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.reader.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        r > 0 && pfd.revents & libc::POLLIN != 0
+    }
+
+    /// Splits one whole message off the front of `buf`, if there is one.
+    fn split(buf: &mut Vec<u8>) -> Option<Msg> {
+        if buf.len() < 8 {
+            return None;
+        }
+        assert_eq!(&buf[..4], b"DUH\x01", "stream out of sync: {buf:02x?}");
+        let kind = u32::from_ne_bytes(buf[4..8].try_into().unwrap());
+        let u32_at = |b: &[u8], o: usize| -> Option<usize> {
+            Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().unwrap()) as usize)
+        };
+        let len = match kind {
+            LOG => 8 + usize::from(u16::from_be_bytes(buf.get(10..12)?.try_into().unwrap())),
+            REGISTER_APP => 20 + u32_at(buf, 16)?,
+            REGISTER_CONTEXT => 30 + u32_at(buf, 26)?,
+            3 | OVERFLOW => 16,
+            5 => 20,
+            other => panic!("unexpected message type {other}"),
+        };
+        if buf.len() < len {
+            return None;
+        }
+        let bytes: Vec<u8> = buf.drain(..len).collect();
+        Some(Msg { kind, bytes })
+    }
+
+    /// Reads exactly one message (waiting at most `timeout`); reads no
+    /// byte beyond it.
+    fn read_one(&mut self, timeout: Duration) -> Msg {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = Self::split(&mut self.buf) {
+                return m;
+            }
+            let want = if self.buf.len() < 12 {
+                12 - self.buf.len()
+            } else {
+                // Enough of the header is there to know the length.
+                let mut probe = self.buf.clone();
+                probe.extend(std::iter::repeat_n(0, 64));
+                1.max(match Self::split(&mut probe) {
+                    Some(m) => m.bytes.len().saturating_sub(self.buf.len()),
+                    None => 1,
+                })
+            };
+            let mut chunk = vec![0u8; want];
+            match self.reader.read(&mut chunk) {
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    assert!(
+                        !left.is_zero() && self.wait_readable(left),
+                        "timed out after {timeout:?} waiting for a message; have {} bytes",
+                        self.buf.len()
+                    );
+                }
+                Err(e) => panic!("read the fake daemon FIFO: {e}"),
+            }
+        }
+    }
+
+    /// Reads messages until `done` says enough (bounded).
+    fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while !done(&out) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out; read so far: {:#?}",
+                kinds(&out)
+            );
+            out.push(self.read_one(left));
+        }
+        out
+    }
+}
+
+fn kinds(msgs: &[Msg]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| match (m.kind, m.rec()) {
+            (_, Some(r)) => format!("rec-{r}"),
+            (LOG, None) if m.is_summary() => "summary".into(),
+            (k, None) => format!("type {k}"),
+        })
+        .collect()
+}
+
+// === helpers ===
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("taktora-offline-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Polls `cond` until it holds or `timeout` passes (then panics with
+/// `what`). For conditions the flusher reaches on its own, such as
+/// "took every record off the channel", for which no barrier exists.
+fn wait_until(timeout: Duration, what: &str, guard: &FlushGuard, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}: {:#?}",
+            guard.stats()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn build(
+    dir: &Path,
+    f: impl FnOnce(taktora_log::DltLayerBuilder) -> taktora_log::DltLayerBuilder,
+) -> (DltLayer, FlushGuard) {
+    let b = DltLayer::builder("OFFL")
+        .with_pipe_dir(dir)
+        .with_reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50));
+    f(b).build().expect("build the layer")
+}
+
+/// Runs `body` with `layer` as the thread's subscriber.
+fn with_layer<R>(layer: &DltLayer, body: impl FnOnce() -> R) -> R {
+    let levels = layer.levels();
+    let subscriber = tracing_subscriber::registry().with(layer.clone().with_filter(levels));
+    tracing::subscriber::with_default(subscriber, body)
+}
+
+fn dropped(s: &Stats) -> u64 {
+    s.dropped_queue_full + s.dropped_ring_full
+}
+
+// === TEST_0812 ===
+
+/// The calling thread's context switches: (voluntary, involuntary).
+fn context_switches() -> (i64, i64) {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid pointer.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
+    (ru.ru_nvcsw, ru.ru_nivcsw)
+}
+
+/// Nanoseconds this thread has spent runnable but waiting for a CPU
+/// (the second field of `/proc/thread-self/schedstat`).
+fn run_delay_ns() -> u64 {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the pointer.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(r, 0, "clock_gettime: {}", std::io::Error::last_os_error());
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// How the `tracing::error!` calls of [`timed_errors`] went.
+#[derive(Debug, Default)]
+struct Timing {
+    /// The slowest call that was not preempted, and its record number.
+    worst: (Duration, u32),
+    /// Calls over the bound during which the scheduler preempted the
+    /// thread (an involuntary context switch, or a millisecond or more
+    /// runnable without a CPU): time the machine took, not time the
+    /// logger waited.
+    preempted_over_bound: Vec<(Duration, u32)>,
+    /// Calls during which the thread gave up the CPU itself (a wait).
+    voluntary_switches: i64,
+    /// The most CPU time one call used.
+    worst_cpu: Duration,
+}
+
+/// Emits the records of `range`, timing each call, and checks REQ_0812:
+/// no call waits (no voluntary context switch) and every call that the
+/// scheduler did not preempt returns within [`PUSH_BOUND`].
+fn timed_errors(layer: &DltLayer, range: std::ops::Range<u32>, pad: &str) -> Timing {
+    let t = with_layer(layer, || {
+        let mut t = Timing::default();
+        for i in range {
+            let d0 = run_delay_ns();
+            let (v0, i0) = context_switches();
+            let c0 = thread_cpu_time();
+            let t0 = Instant::now();
+            tracing::error!("rec-{i:06} {pad}");
+            let took = t0.elapsed();
+            let cpu = thread_cpu_time() - c0;
+            let (v1, i1) = context_switches();
+            let waited_for_cpu = Duration::from_nanos(run_delay_ns() - d0);
+            t.voluntary_switches += v1 - v0;
+            t.worst_cpu = t.worst_cpu.max(cpu);
+            // With no voluntary switch, time off the CPU was taken from
+            // the thread, not given up by it.
+            let off_cpu = took.saturating_sub(cpu);
+            let preempted =
+                i1 > i0 || waited_for_cpu >= PUSH_BOUND / 5 || off_cpu >= PUSH_BOUND / 2;
+            if preempted && took >= PUSH_BOUND {
+                t.preempted_over_bound.push((took, i));
+            } else {
+                t.worst = t.worst.max((took, i));
+            }
+        }
+        t
+    });
+    assert!(
+        t.worst.0 < PUSH_BOUND,
+        "slowest push (bound {PUSH_BOUND:?}): {t:?}"
+    );
+    assert_eq!(t.voluntary_switches, 0, "a push waited: {t:?}");
+    assert!(
+        t.worst_cpu < PUSH_BOUND,
+        "a push computed for too long: {t:?}"
+    );
+    assert!(
+        t.preempted_over_bound.len() <= 30,
+        "over 1% of the calls were preempted: too loaded to judge: {t:?}"
+    );
+    t
+}
+
+#[test]
+fn test_0812_push_returns_within_5ms_while_transport_stuck() {
+    // (a) A FIFO whose reader never reads: fill it until the flusher is
+    // stuck on EAGAIN, and keep logging.
+    let dir = temp_dir();
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    let (layer, guard) = build(dir.path(), |b| b);
+    let pad = "x".repeat(200);
+    timed_errors(&layer, 0..50, &pad);
+    // A one-page pipe holds the registration; a batch of records does not
+    // fit next to it, so the flusher waits on EAGAIN.
+    wait_until(ARRIVAL, "the flusher to be stuck", &guard, || {
+        fake.unread() > 0 && guard.stats().buffered > 0
+    });
+    let timing = timed_errors(&layer, 50..3000, &pad);
+    let s = guard.stats();
+    assert!(
+        s.queued + s.buffered > 0 && s.written < 3000,
+        "the transport must really be stuck: {s:#?}"
+    );
+    eprintln!("stuck FIFO: {timing:?}");
+    // The reader appears: the newest record arrives, after a summary of
+    // what the full channel dropped.
+    let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
+    let out = guard.flush(ARRIVAL);
+    assert!(out.complete, "{out:?} {:#?}", guard.stats());
+    let s = guard.stats();
+    let delivered = msgs.iter().filter(|m| m.rec().is_some()).count() as u64;
+    let reported: u64 = msgs
+        .iter()
+        .filter(|m| m.is_summary())
+        .map(|m| m.summary_field("count"))
+        .sum();
+    assert_eq!(delivered, s.written, "{s:#?}");
+    assert_eq!(delivered + reported, 3000, "conservation: {s:#?}");
+    assert_eq!(reported, dropped(&s), "{s:#?}");
+
+    // (b) No daemon at all.
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(64));
+    let timing = timed_errors(&layer, 0..3000, "no daemon");
+    eprintln!("no daemon: {timing:?}");
+    assert_eq!(guard.stats().written, 0);
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
+    let recs: Vec<u32> = msgs.iter().filter_map(Msg::rec).collect();
+    assert_eq!(
+        recs,
+        (2936..3000).collect::<Vec<_>>(),
+        "the ring's 64 newest, in order"
+    );
+    assert!(msgs
+        .iter()
+        .any(|m| m.is_summary() && m.summary_field("count") == 2936));
+}
+
+// === TEST_0814 mid-drain failure ===
+
+#[test]
+fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(16));
+    // Five records of 1372 bytes: the flusher's atomic writes (at most
+    // PIPE_BUF = 4096 bytes) carry two of them each.
+    let pad = "p".repeat(1320);
+    with_layer(&layer, || {
+        for i in 0..5 {
+            tracing::error!("rec-{i:06} {pad}");
+        }
+    });
+    wait_until(ARRIVAL, "five records in the ring", &guard, || {
+        guard.stats().buffered == 5
+    });
+
+    // A one-page pipe: registration plus the first write of records fit,
+    // the second write gets EAGAIN, so the flusher waits with [2, 3, 4].
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    wait_until(ARRIVAL, "the first write of records", &guard, || {
+        let s = guard.stats();
+        s.written == 2 && s.buffered == 3
+    });
+    let s = guard.stats();
+    assert_eq!((s.written, s.buffered), (2, 3), "{s:#?}");
+    // The fake daemon reads the registration and exactly one record ...
+    let mut got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.kind == LOG));
+    assert_eq!(got.last().and_then(Msg::rec), Some(0), "{:?}", kinds(&got));
+    assert!(fake.unread() > 0, "record 1 is still unread in the pipe");
+    // ... and goes away, with record 1 unread in its pipe. Reading one
+    // record freed no whole page, so nothing more could be written.
+    drop(fake);
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let s = guard.stats();
+    assert_eq!(
+        (s.written, s.buffered),
+        (2, 3),
+        "nothing else left the ring: {s:#?}"
+    );
+
+    // A new daemon: the ring's suffix arrives in order, after the summary
+    // that reports record 1 (and, as a bound, record 0 of the same write)
+    // as unconfirmed.
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(4)));
+    let logs: Vec<&Msg> = got.iter().filter(|m| m.kind == LOG).collect();
+    assert!(logs[0].is_summary(), "{:?}", kinds(&got));
+    assert_eq!(logs[0].summary_field("count"), 0);
+    // libdlt sends OVERFLOW only for a non-zero count; a notice of zero
+    // dropped messages would only confuse DLT tools.
+    assert!(!got.iter().any(|m| m.kind == OVERFLOW), "{:?}", kinds(&got));
+    let unconfirmed = logs[0].summary_field("unconfirmed");
+    assert!((1..=2).contains(&unconfirmed), "unconfirmed={unconfirmed}");
+    let recs: Vec<u32> = logs[1..].iter().filter_map(|m| m.rec()).collect();
+    assert_eq!(recs, [2, 3, 4], "{:?}", kinds(&got));
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().written, 5);
+}
+
+// === REQ_0815 ===
+
+#[test]
+fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
+    let dir = temp_dir();
+    let (layer, guard) = build(dir.path(), |b| b.with_ring_capacity(4));
+    with_layer(&layer, || {
+        for i in 0..10 {
+            tracing::warn!("rec-{i:06}");
+        }
+    });
+    wait_until(ARRIVAL, "six ring drops", &guard, || {
+        let s = guard.stats();
+        s.queued == 0 && s.dropped_ring_full == 6
+    });
+
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
+    let k = kinds(&got);
+    let first_log = got.iter().position(|m| m.kind == LOG).expect("a LOG");
+    // Registration, then OVERFLOW and the summary, then the survivors.
+    assert!(got[..first_log].iter().all(|m| m.kind != LOG), "{k:?}");
+    assert_eq!(got[0].kind, REGISTER_APP, "{k:?}");
+    let overflow = got
+        .iter()
+        .position(|m| m.kind == OVERFLOW)
+        .expect("OVERFLOW");
+    assert_eq!(overflow, first_log - 1, "{k:?}");
+    assert_eq!(
+        u32::from_ne_bytes(got[overflow].bytes[8..12].try_into().unwrap()),
+        6
+    );
+    assert!(got[first_log].is_summary(), "{k:?}");
+    assert_eq!(got[first_log].summary_field("count"), 6);
+    assert_eq!(got[first_log].summary_field("unconfirmed"), 0);
+    assert!(got[first_log].contains("first_dropped_at=20"), "{k:?}");
+    assert!(got[first_log].contains(" OFFL") || got[first_log].contains("OFFL"));
+    assert!(
+        got[first_log].contains("TLOG"),
+        "reserved diagnostic context"
+    );
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert_eq!(recs, [6, 7, 8, 9]);
+    assert_eq!(got.iter().filter(|m| m.is_summary()).count(), 1);
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().summaries, 1);
+
+    // A second reconnect with no new drops: registration, no summary.
+    drop(fake);
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the FIFO");
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    with_layer(&layer, || tracing::warn!("rec-{:06}", 10));
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(10)));
+    assert_eq!(got[0].kind, REGISTER_APP, "{:?}", kinds(&got));
+    assert!(
+        !got.iter().any(|m| m.is_summary() || m.kind == OVERFLOW),
+        "{:?}",
+        kinds(&got)
+    );
+    assert_eq!(guard.stats().connects, 2);
+    assert_eq!(guard.stats().summaries, 1);
+}
+
+#[test]
+fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
+    let dir = temp_dir();
+    let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    let (layer, guard) = build(dir.path(), |b| {
+        b.with_channel_capacity(8).with_ring_capacity(8)
+    });
+    let pad = "c".repeat(200);
+    // Connected, the daemon reads nothing: the one-page pipe fills, then
+    // the ring; from then on the channel drops its oldest.
+    let mut n = 0u32;
+    with_layer(&layer, || {
+        let deadline = Instant::now() + ARRIVAL;
+        while !(fake.unread() > 0 && guard.stats().buffered > 0 && guard.stats().queued == 8) {
+            assert!(
+                Instant::now() < deadline,
+                "never stuck: {:#?}",
+                guard.stats()
+            );
+            tracing::error!("rec-{n:06} {pad}");
+            n += 1;
+        }
+        for _ in 0..200 {
+            tracing::error!("rec-{n:06} {pad}");
+            n += 1;
+        }
+    });
+    let before = guard.stats();
+    assert!(before.dropped_queue_full > 0, "{before:#?}");
+    assert_eq!(before.disconnects, 0, "congestion is not a disconnect");
+    let last = n - 1;
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(last)));
+    assert!(guard.flush(ARRIVAL).complete);
+    let s = guard.stats();
+    let k = kinds(&got);
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert!(
+        recs.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice: {k:?}"
+    );
+    let summaries: Vec<&Msg> = got.iter().filter(|m| m.is_summary()).collect();
+    assert!(!summaries.is_empty(), "{k:?}");
+    let reported: u64 = summaries.iter().map(|m| m.summary_field("count")).sum();
+    assert_eq!(reported, dropped(&s), "{s:#?}");
+    assert_eq!(
+        recs.len() as u64 + reported,
+        u64::from(n),
+        "conservation: {k:?} {s:#?}"
+    );
+    // Every gap in the numbers is covered by a summary written before the
+    // next record after the gap.
+    let mut reported_so_far = 0;
+    let mut expected_next = 0;
+    for m in &got {
+        if m.is_summary() {
+            reported_so_far += m.summary_field("count");
+        } else if let Some(r) = m.rec() {
+            assert!(
+                u64::from(r) <= expected_next + reported_so_far,
+                "record {r} arrived before the summary of the records before it: {k:?}"
+            );
+            expected_next += 1;
+        }
+    }
+}
+
+// === chaos: the real daemon killed and restarted under a steady load ===
+
+/// Records the chaos test emits at least.
+const CHAOS_RECORDS: u32 = 20_000;
+/// Daemon restarts, alternating SIGKILL and SIGTERM.
+const CHAOS_RESTARTS: usize = 6;
+/// Most records one read of a daemon can take from its FIFO: its read
+/// buffer (65535 bytes) over our smallest `rec-NNNNNN` frame (over 40).
+const DAEMON_READ_RECORDS: u64 = 65_535 / 40;
+
+/// What one daemon incarnation's receiver saw from our application.
+#[derive(Debug, Default)]
+struct Incarnation {
+    /// Record numbers, in arrival order.
+    recs: Vec<u32>,
+    /// (count, unconfirmed, index among our log lines) of each summary.
+    summaries: Vec<(u64, u64, usize)>,
+    /// Index of the daemon's "ApplicationID 'CHAO' registered" line and of
+    /// our first log line, among all the receiver's lines.
+    registered_at: Option<usize>,
+    first_log_at: Option<usize>,
+    /// For each of our contexts, the index of the first `get_log_info`
+    /// response (sent by the daemon for every REGISTER_CONTEXT, with
+    /// `SendContextRegistration = 1`) that lists it under our app.
+    contexts_at: Vec<(&'static str, Option<usize>)>,
+}
+
+/// Our contexts: the default one and the reserved diagnostic one.
+const CHAOS_CONTEXTS: [&str; 2] = ["DFLT", "TLOG"];
+
+/// `id` as `dlt-receive` prints payload bytes: `43 48 41 4f`.
+fn hex_id(id: &str) -> String {
+    id.bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn field(args: &str, name: &str) -> u64 {
+    let start = args.find(&format!("{name}=")).expect("field") + name.len() + 1;
+    args[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .expect("number")
+}
+
+fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
+    let mut inc = Incarnation {
+        contexts_at: CHAOS_CONTEXTS.iter().map(|c| (*c, None)).collect(),
+        ..Incarnation::default()
+    };
+    let app = hex_id("CHAO");
+    let mut ours = 0;
+    for (i, raw) in receiver.lines().iter().enumerate() {
+        if raw.contains("[get_log_info, 07,") && raw.contains(&app) {
+            for (ctx, at) in &mut inc.contexts_at {
+                if at.is_none() && raw.contains(&format!("{app} 01 00 {}", hex_id(ctx))) {
+                    *at = Some(i);
+                }
+            }
+        }
+        if raw.contains("ApplicationID 'CHAO' registered") && inc.registered_at.is_none() {
+            inc.registered_at = Some(i);
+        }
+        let Some(l) = layer_tests::parse_line(raw) else {
+            continue;
+        };
+        if l.apid != "CHAO" || l.kind != "log" {
+            continue;
+        }
+        inc.first_log_at.get_or_insert(i);
+        if l.ctid == "TLOG" && l.args.contains("taktora.log.dropped count=") {
+            assert_eq!(l.level, "warn", "{raw}");
+            inc.summaries
+                .push((field(&l.args, "count"), field(&l.args, "unconfirmed"), ours));
+        } else if let Some(n) = l.args.strip_prefix("rec-") {
+            inc.recs.push(n[..6].parse().expect("record number"));
+        } else {
+            panic!("unexpected line from our app: {raw}");
+        }
+        ours += 1;
+    }
+    inc
+}
+
+#[test]
+fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
+    use layer_tests::{PrivateDaemon, Receiver, Signal};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    if !layer_tests::require_dlt_tools() {
+        return;
+    }
+    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+    let mut receivers = vec![Receiver::start(daemon.port()).expect("start dlt-receive")];
+    let (layer, guard) = DltLayer::builder("CHAO")
+        .with_pipe_dir(daemon.dir())
+        // Small enough that every outage overflows it: drops to report.
+        .with_ring_capacity(128)
+        .with_reconnect_backoff(Duration::from_millis(5), Duration::from_millis(50))
+        .build()
+        .expect("build the layer");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let emitted = Arc::new(AtomicU32::new(0));
+    let producer = {
+        let (stop, emitted, layer) = (stop.clone(), emitted.clone(), layer.clone());
+        std::thread::spawn(move || {
+            with_layer(&layer, || {
+                let mut n = 0u32;
+                while n < CHAOS_RECORDS || !stop.load(Ordering::Relaxed) {
+                    tracing::info!("rec-{n:06}");
+                    n += 1;
+                    emitted.store(n, Ordering::Relaxed);
+                    // Pacing for a steady rate, not synchronisation.
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                n
+            })
+        })
+    };
+
+    for k in 0..CHAOS_RESTARTS {
+        // Let records flow into this incarnation (pacing, not sync).
+        let before = emitted.load(Ordering::Relaxed);
+        let deadline = Instant::now() + ARRIVAL;
+        while emitted.load(Ordering::Relaxed) < before + 1500 {
+            assert!(Instant::now() < deadline, "the producer stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sig = if k % 2 == 0 {
+            Signal::Kill
+        } else {
+            Signal::Term
+        };
+        daemon
+            .kill(sig)
+            .unwrap_or_else(|e| panic!("kill {sig:?}: {e}\n{}", daemon.log_text()));
+        // Stay down for 400 records: more than the ring holds, so the
+        // outage drops records and the next incarnation gets a summary.
+        let down = emitted.load(Ordering::Relaxed);
+        while emitted.load(Ordering::Relaxed) < down + 400 {
+            assert!(Instant::now() < deadline + ARRIVAL, "the producer stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        daemon
+            .restart()
+            .unwrap_or_else(|e| panic!("restart: {e}\n{}", daemon.log_text()));
+        receivers.push(Receiver::start(daemon.port()).expect("start dlt-receive"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let n = producer.join().expect("producer thread");
+    assert!(n >= CHAOS_RECORDS);
+    let out = guard.flush(ARRIVAL);
+    assert!(out.complete, "{out:?} {:#?}", guard.stats());
+    let s = guard.stats();
+    let last = receivers.last().expect("a receiver");
+    // Everything written to the live daemon arrives at its receiver.
+    last.wait_for(
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("rec-{:06}", n - 1)))
+        },
+        ARRIVAL,
+        "the last record",
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{:#?}\n{}", s, daemon.log_text()));
+
+    let incs: Vec<Incarnation> = receivers.iter().map(incarnation).collect();
+    let all: Vec<u32> = incs.iter().flat_map(|i| i.recs.iter().copied()).collect();
+    let summary = |i: &Incarnation| {
+        format!(
+            "{} recs {:?}..{:?}, summaries {:?}",
+            i.recs.len(),
+            i.recs.first(),
+            i.recs.last(),
+            i.summaries
+        )
+    };
+    let report: Vec<String> = incs.iter().map(summary).collect();
+    let ctx = format!("emitted {n}, stats {s:#?}\nincarnations {report:#?}");
+
+    // In emission order, none twice.
+    if let Some(w) = all.windows(2).find(|w| w[0] >= w[1]) {
+        panic!("out of order or twice: {} then {}\n{ctx}", w[0], w[1]);
+    }
+    // Every summary is the first of our records after its reconnect.
+    for (k, inc) in incs.iter().enumerate() {
+        for &(_, _, at) in &inc.summaries {
+            assert_eq!(at, 0, "incarnation {k}: summary not first\n{ctx}");
+        }
+        assert!(inc.summaries.len() <= 1, "incarnation {k}\n{ctx}");
+        if k > 0 {
+            // The daemon announced the re-registration before our logs.
+            let (Some(reg), Some(first)) = (inc.registered_at, inc.first_log_at) else {
+                panic!("incarnation {k}: no registration or no logs\n{ctx}");
+            };
+            assert!(
+                reg < first,
+                "incarnation {k}: logs before registration\n{ctx}"
+            );
+            for (c, at) in &inc.contexts_at {
+                assert!(
+                    at.is_some_and(|at| at < first),
+                    "incarnation {k}: context {c} not re-registered before our logs \
+                     ({at:?}, first log {first})\n{ctx}"
+                );
+            }
+        }
+    }
+    // Every record missing before an incarnation's last record is
+    // accounted for by that incarnation's summary: the ring's drops during
+    // the outage exactly, the previous daemon's unread FIFO as a bound.
+    //
+    // One loss no application can see: records a SIGKILLed daemon had
+    // already read from its FIFO (so they are neither in the pipe nor
+    // counted by FIONREAD) but not yet forwarded to dlt-receive die in
+    // the daemon's own memory. They belong to the daemon, as its own
+    // buffers do; libdlt loses them the same way. They are the newest
+    // records written before the kill (the gap right after the previous
+    // incarnation's last record), at most one daemon read buffer
+    // (DLT_RECEIVE_BUFSIZE, 65535 bytes) of them, and only after SIGKILL:
+    // a SIGTERMed daemon forwards what it read before it exits.
+    let mut next = 0u64;
+    let mut lost_in_daemon = 0u64;
+    for (k, inc) in incs.iter().enumerate() {
+        let Some(&last) = inc.recs.last() else {
+            panic!("incarnation {k} received no records\n{ctx}");
+        };
+        let missing = u64::from(last) + 1 - next - inc.recs.len() as u64;
+        let (c, u) = inc.summaries.first().map_or((0, 0), |s| (s.0, s.1));
+        let mut gaps = Vec::new();
+        let mut expect = next as u32;
+        for &r in &inc.recs {
+            if r != expect {
+                gaps.push(expect..r);
+            }
+            expect = r + 1;
+        }
+        let prev_last = k.checked_sub(1).and_then(|p| incs[p].recs.last());
+        let after_sigkill = k > 0 && (k - 1) % 2 == 0;
+        let unseen = missing.saturating_sub(c + u);
+        if after_sigkill && unseen > 0 {
+            assert!(
+                gaps.len() == 1 && gaps[0].start as u64 == next && unseen <= DAEMON_READ_RECORDS,
+                "incarnation {k}: {unseen} records lost beyond the report are not \
+                 the newest before the SIGKILL: gaps {gaps:?}\n{ctx}"
+            );
+            lost_in_daemon += unseen;
+        }
+        assert!(
+            c <= missing && missing <= c + u + if after_sigkill { unseen } else { 0 },
+            "incarnation {k}: {missing} missing, summary count={c} unconfirmed={u}, \
+             gaps {gaps:?}, previous incarnation's last {prev_last:?}, this one's first {:?}\n{ctx}",
+            inc.recs.first()
+        );
+        next = u64::from(last) + 1;
+    }
+    // Conservation.
+    let delivered = all.len() as u64;
+    let count: u64 = incs.iter().flat_map(|i| &i.summaries).map(|s| s.0).sum();
+    let unconfirmed: u64 = incs.iter().flat_map(|i| &i.summaries).map(|s| s.1).sum();
+    let summaries = incs.iter().map(|i| i.summaries.len() as u64).sum::<u64>();
+    assert_eq!(s.emitted, u64::from(n), "{ctx}");
+    assert_eq!(
+        count,
+        dropped(&s),
+        "summed counts = the layer's drops\n{ctx}"
+    );
+    assert!(
+        u64::from(n) - delivered <= count + unconfirmed + lost_in_daemon,
+        "missing {} > count {count} + unconfirmed {unconfirmed} + lost in a killed daemon \
+         {lost_in_daemon}\n{ctx}",
+        u64::from(n) - delivered
+    );
+    assert!(s.written >= delivered, "{ctx}");
+    assert!(
+        s.written - delivered <= unconfirmed + lost_in_daemon,
+        "written but lost\n{ctx}"
+    );
+    assert_eq!(s.written + dropped(&s), u64::from(n), "{ctx}");
+    assert_eq!(s.summaries, summaries, "{ctx}");
+    assert_eq!(s.connects, CHAOS_RESTARTS as u64 + 1, "{ctx}");
+    eprintln!(
+        "chaos: emitted {n}, delivered {delivered}, dropped {count}, unconfirmed {unconfirmed}, \
+         lost in killed daemons {lost_in_daemon}, summaries {summaries}"
+    );
+    drop(guard);
+}
+
+#[test]
+fn req_0815_a_failed_summary_write_keeps_the_count_for_the_next_daemon() {
+    let dir = temp_dir();
+    // Long descriptions make the registration about 1.5 KB, so that in a
+    // one-page pipe the summary's batch (OVERFLOW, summary, two 1372-byte
+    // records) cannot follow it: the summary write is still pending when
+    // that daemon goes away.
+    let long = "d".repeat(256);
+    let (layer, guard) = build(dir.path(), |b| {
+        b.with_ring_capacity(4)
+            .with_app_description(&long)
+            .with_context("a", "CTXA", &long)
+            .with_context("b", "CTXB", &long)
+            .with_context("c", "CTXC", &long)
+            .with_context("d", "CTXD", &long)
+    });
+    let pad = "p".repeat(1320);
+    with_layer(&layer, || {
+        for i in 0..10 {
+            tracing::error!("rec-{i:06} {pad}");
+        }
+    });
+    wait_until(ARRIVAL, "six ring drops", &guard, || {
+        let s = guard.stats();
+        s.queued == 0 && s.dropped_ring_full == 6
+    });
+    let fake = FakeDaemon::start(dir.path(), Some(4096));
+    wait_until(
+        ARRIVAL,
+        "the registration, then a blocked summary",
+        &guard,
+        || fake.unread() > 1024 && guard.stats().connects == 1,
+    );
+    let s = guard.stats();
+    assert_eq!((s.written, s.summaries), (0, 0), "{s:#?}");
+    // That daemon goes away without reading anything.
+    drop(fake);
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
+    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
+        guard.stats().disconnects == 1
+    });
+    let mut fake = FakeDaemon::start(dir.path(), None);
+    let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
+    let k = kinds(&got);
+    let summaries: Vec<&Msg> = got.iter().filter(|m| m.is_summary()).collect();
+    assert_eq!(summaries.len(), 1, "{k:?}");
+    assert_eq!(
+        summaries[0].summary_field("count"),
+        6,
+        "the count survived: {k:?}"
+    );
+    assert_eq!(summaries[0].summary_field("unconfirmed"), 0, "{k:?}");
+    let recs: Vec<u32> = got.iter().filter_map(Msg::rec).collect();
+    assert_eq!(recs, [6, 7, 8, 9]);
+    assert!(guard.flush(ARRIVAL).complete);
+    assert_eq!(guard.stats().summaries, 1);
+}
