@@ -210,7 +210,8 @@ pub(crate) struct PendingDrops {
     upto: u64,
 }
 
-fn now_unix_nanos() -> u64 {
+/// The wall clock in nanoseconds since the Unix epoch, never 0.
+pub(crate) fn now_unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos().min(u64::MAX as u128) as u64)

@@ -140,6 +140,9 @@ struct Flusher {
     /// Records that may have died in a dead daemon's FIFO, not yet
     /// reported in a summary.
     unconfirmed: u64,
+    /// When the first of the `unconfirmed` records was found lost
+    /// (nanoseconds since the Unix epoch), 0 when there are none.
+    unconfirmed_at: u64,
     recent: RecentWrites,
     flushes: Vec<(u64, Instant, flume::Sender<()>)>,
     shutdown: Option<(Instant, flume::Sender<()>)>,
@@ -173,6 +176,7 @@ impl Flusher {
             registration,
             reported: 0,
             unconfirmed: 0,
+            unconfirmed_at: 0,
             recent: RecentWrites::new(),
             flushes: Vec::new(),
             shutdown: None,
@@ -347,7 +351,11 @@ impl Flusher {
         if let Conn::Up { fifo, .. } = &self.conn {
             Counters::bump(&self.counters.disconnects);
             if let Ok(unread) = fifo.unread_bytes() {
-                self.unconfirmed += self.recent.records_within(unread);
+                let lost = self.recent.records_within(unread);
+                if lost > 0 && self.unconfirmed == 0 {
+                    self.unconfirmed_at = crate::stats::now_unix_nanos();
+                }
+                self.unconfirmed += lost;
             }
         }
         self.recent.clear();
@@ -438,7 +446,13 @@ impl Flusher {
                 let report = pending.is_some() || self.unconfirmed > 0;
                 if report {
                     let count = pending.map_or(0, |p| p.count);
-                    let first = pending.map_or(0, |p| p.first_at_unix_nanos);
+                    // The earlier of the first drop and the first loss
+                    // found in a dead daemon's FIFO.
+                    let first = match (pending, self.unconfirmed_at) {
+                        (Some(p), 0) => p.first_at_unix_nanos,
+                        (Some(p), t) => p.first_at_unix_nanos.min(t),
+                        (None, t) => t,
+                    };
                     let diag = self.cfg.contexts.get(DIAGNOSTIC_INDEX);
                     frame::summary::encode(
                         &mut summary,
@@ -498,6 +512,7 @@ impl Flusher {
                             self.reported = self.counters.ledger.commit(p);
                         }
                         self.unconfirmed = 0;
+                        self.unconfirmed_at = 0;
                         Counters::bump(&self.counters.summaries);
                     }
                 }
