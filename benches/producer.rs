@@ -347,7 +347,13 @@ fn main() {
     {
         let (layer, guard) = build("TKLG", daemon.dir());
         wait_connected(&guard);
-        rows.push(taktora_row(CONNECTED, &layer, &guard, paced(), tracing_event));
+        rows.push(taktora_row(
+            CONNECTED,
+            &layer,
+            &guard,
+            paced(),
+            tracing_event,
+        ));
         rows.push(taktora_row(
             LOG_CONNECTED,
             &layer,

@@ -96,9 +96,28 @@ const WARM_UP: usize = 200;
 /// One ERROR, one FATAL and one bridged `log` ERROR record, each with a
 /// message and (for `tracing`) typed fields.
 fn emit_once(i: usize) {
-    tracing::error!(id = 42u64, temp = -3i64, ok = true, name = "x", "brake {}", i);
-    taktora_log::fatal!(id = 42u64, temp = -3i64, ok = true, name = "x", "brake lost");
-    log::error!("bridged brake {} id={} temp={} ok={}", i, 42u64, -3i64, true);
+    tracing::error!(
+        id = 42u64,
+        temp = -3i64,
+        ok = true,
+        name = "x",
+        "brake {}",
+        i
+    );
+    taktora_log::fatal!(
+        id = 42u64,
+        temp = -3i64,
+        ok = true,
+        name = "x",
+        "brake lost"
+    );
+    log::error!(
+        "bridged brake {} id={} temp={} ok={}",
+        i,
+        42u64,
+        -3i64,
+        true
+    );
 }
 
 fn install_log_tracer() {
@@ -193,13 +212,14 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
         return;
     }
     let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
-    let (layer, guard) = builder("ALC1", daemon.dir())
-        .build()
-        .expect("build layer");
+    let (layer, guard) = builder("ALC1", daemon.dir()).build().expect("build layer");
     wait_until("the flusher to connect", || guard.stats().connects >= 1);
     let n = allocations_under(layer);
     let stats = shut_down(guard);
-    assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon connected");
+    assert_eq!(
+        n, 0,
+        "allocations on the ERROR/FATAL path, daemon connected"
+    );
     assert!(
         stats.written > 0,
         "records must reach the daemon: {stats:?}\n{}",
@@ -210,9 +230,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
 #[test]
 fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_absent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (layer, guard) = builder("ALC2", dir.path())
-        .build()
-        .expect("build layer");
+    let (layer, guard) = builder("ALC2", dir.path()).build().expect("build layer");
     let n = allocations_under(layer);
     let stats = shut_down(guard);
     assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon absent");
