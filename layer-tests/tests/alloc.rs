@@ -3,7 +3,8 @@
 //!
 //! This binary installs a counting `#[global_allocator]` that counts, per
 //! thread, only while the thread has armed it. Each test builds a layer in
-//! one pipeline state (daemon connected, daemon absent, queue full),
+//! one pipeline state (daemon connected, daemon stalled by `SIGSTOP`,
+//! daemon absent, queue full),
 //! installs it as the thread's default subscriber, warms up (first use of
 //! callsites and thread-locals may allocate once), then arms the counter
 //! and emits thousands of records through `tracing::error!`,
@@ -251,8 +252,30 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_queue_full() {
     let n = allocations_under(layer);
     let stats = shut_down(guard);
     assert_eq!(n, 0, "allocations on the ERROR/FATAL path, queue full");
+    // Thousands of the counted records took the drop path (typically
+    // ~8,900 of 9,000 here: the flusher sleeps between polls).
     assert!(
-        stats.dropped_queue_full > 0,
+        stats.dropped_queue_full >= RECORDS as u64,
         "the flood must have hit the drop path: {stats:?}"
     );
+}
+
+#[test]
+fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_stalled() {
+    if !layer_tests::require_dlt_tools() {
+        return;
+    }
+    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let (layer, guard) = builder("ALC4", daemon.dir()).build().expect("build layer");
+    wait_until("the flusher to connect", || guard.stats().connects >= 1);
+    let pid = daemon.pid().expect("daemon running") as libc::pid_t;
+    // SAFETY: kill(2) on the pid of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP");
+    let n = allocations_under(layer);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0, "SIGCONT");
+    let stats = shut_down(guard);
+    assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon stalled");
+    // The stopped daemon's FIFO filled and the channel overflowed.
+    assert!(stats.dropped_queue_full > 0, "{stats:?}");
 }
