@@ -153,24 +153,59 @@ impl<S: Subscriber> Layer<S> for DltLayer {
             timestamp: sys::monotonic_timestamp(),
         };
         let mut frame = Frame::new();
-        let mut w = LogWriter::begin(&mut frame, inner.max_frame, &header);
-        // The message is always the first argument, wherever `tracing`
-        // put it among the fields; an event without one gets "".
-        let mut first = MessageVisitor {
-            w: &mut w,
-            found: false,
-        };
-        event.record(&mut first);
-        if !first.found {
-            w.str(None, "");
-        }
-        event.record(&mut FieldVisitor { w: &mut w });
-        if w.finish().truncated {
+        if encode(&mut frame, inner.max_frame, &header, event) {
             Counters::bump(&inner.counters.truncated);
         }
         Counters::bump(&inner.counters.emitted);
         inner.producer.push(frame);
     }
+}
+
+/// Writes `header` and the event's arguments into `frame` and finishes
+/// it: the message first (or "" when there is none), then every other
+/// field, named and typed. Returns whether the record was truncated.
+///
+/// One pass over the fields when the message comes first, as `tracing`'s
+/// macros, `fatal!` and the `log` bridge put it; otherwise (a field before
+/// the message, or no message) the frame is restarted and written in two
+/// passes, message then fields. The bytes are the same either way.
+#[inline]
+fn encode(frame: &mut Frame, limit: usize, header: &LogHeader, event: &Event<'_>) -> bool {
+    {
+        let mut w = LogWriter::begin(frame, limit, header);
+        let mut one = OnePassVisitor {
+            w: &mut w,
+            message_done: false,
+            out_of_order: false,
+        };
+        event.record(&mut one);
+        let (message_done, out_of_order) = (one.message_done, one.out_of_order);
+        if !out_of_order {
+            if !message_done {
+                w.str(None, "");
+            }
+            return w.finish().truncated;
+        }
+    }
+    encode_two_pass(frame, limit, header, event)
+}
+
+/// The general encoding: the message in one pass, the fields in another.
+/// Returns whether the record was truncated.
+fn encode_two_pass(frame: &mut Frame, limit: usize, header: &LogHeader, event: &Event<'_>) -> bool {
+    let mut w = LogWriter::begin(frame, limit, header);
+    // The message is always the first argument, wherever `tracing` put it
+    // among the fields; an event without one gets "".
+    let mut first = MessageVisitor {
+        w: &mut w,
+        found: false,
+    };
+    event.record(&mut first);
+    if !first.found {
+        w.str(None, "");
+    }
+    event.record(&mut FieldVisitor { w: &mut w });
+    w.finish().truncated
 }
 
 /// The DLT level of an event: [`LogLevel::Fatal`] for [`fatal!`](crate::fatal)
@@ -285,6 +320,86 @@ impl Visit for FieldVisitor<'_, '_> {
     }
 }
 
+/// The message and the fields in one pass, as long as the message comes
+/// first; flags `out_of_order` (and stops writing) when a field that
+/// travels comes before it.
+struct OnePassVisitor<'w, 'f> {
+    w: &'w mut LogWriter<'f>,
+    message_done: bool,
+    out_of_order: bool,
+}
+
+impl<'f> OnePassVisitor<'_, 'f> {
+    /// Writes a non-message field with `write`, if it travels and the
+    /// message was already written.
+    #[inline]
+    fn arg(&mut self, field: &Field, write: impl FnOnce(&mut LogWriter<'f>, &'static str)) {
+        if self.out_of_order || !FieldVisitor::wanted(field) {
+            return;
+        }
+        if self.message_done {
+            write(self.w, field.name());
+        } else {
+            self.out_of_order = true;
+        }
+    }
+
+    /// Whether `field` is the (first) message, which is then written.
+    #[inline]
+    fn message(&mut self, field: &Field) -> bool {
+        field.name() == MESSAGE_FIELD && !self.message_done && !self.out_of_order
+    }
+}
+
+impl Visit for OnePassVisitor<'_, '_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.arg(field, |w, n| w.f64(Some(n), value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.arg(field, |w, n| w.i64(Some(n), value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.arg(field, |w, n| w.u64(Some(n), value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.arg(field, |w, n| w.i128(Some(n), value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.arg(field, |w, n| w.u128(Some(n), value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.arg(field, |w, n| w.bool(Some(n), value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.message(field) {
+            self.message_done = true;
+            self.w.str(None, value);
+        } else {
+            self.arg(field, |w, n| w.str(Some(n), value));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.arg(field, |w, n| w.display(Some(n), value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.message(field) {
+            self.message_done = true;
+            // `format_args!` messages arrive here; their Debug is Display.
+            self.w.fmt(None, value);
+        } else {
+            self.arg(field, |w, n| w.fmt(Some(n), value));
+        }
+    }
+}
+
 // === impl DltLevels ===
 
 /// A per-layer filter applying the DLT context levels: a message of level
@@ -340,5 +455,103 @@ impl<S> Filter<S> for DltLevels {
             LogLevel::Debug => LevelFilter::DEBUG,
             LogLevel::Verbose => LevelFilter::TRACE,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tracing_subscriber::prelude::*;
+
+    /// Per event: whether the one-pass path was taken, the bytes of
+    /// `encode` and those of `encode_two_pass`.
+    type Seen = (bool, Vec<u8>, Vec<u8>);
+
+    /// Encodes every event both ways and records a [`Seen`] per event.
+    #[derive(Default)]
+    struct Compare {
+        seen: Mutex<Vec<Seen>>,
+    }
+
+    struct CompareLayer(Arc<Compare>);
+
+    impl<S: Subscriber> Layer<S> for CompareLayer {
+        fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
+            let header = LogHeader {
+                ecu: EcuId::new("ECU1").unwrap(),
+                app: AppId::new("APP").unwrap(),
+                ctx: crate::ids::CtxId::new("CTX").unwrap(),
+                level: LogLevel::Error,
+                counter: 7,
+                session_id: 42,
+                timestamp: 1234,
+            };
+            let mut fast = Frame::new();
+            encode(&mut fast, 200, &header, event);
+            let mut general = Frame::new();
+            encode_two_pass(&mut general, 200, &header, event);
+            let mut probe = Frame::new();
+            let mut w = LogWriter::begin(&mut probe, 200, &header);
+            let mut one = OnePassVisitor {
+                w: &mut w,
+                message_done: false,
+                out_of_order: false,
+            };
+            event.record(&mut one);
+            let took_one_pass = !one.out_of_order;
+            self.0.seen.lock().unwrap().push((
+                took_one_pass,
+                fast.as_bytes().to_vec(),
+                general.as_bytes().to_vec(),
+            ));
+        }
+    }
+
+    #[test]
+    fn one_pass_encoding_equals_the_two_pass_encoding() {
+        let cmp = Arc::new(Compare::default());
+        let subscriber = tracing_subscriber::registry().with(CompareLayer(cmp.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            // Message first: one pass.
+            tracing::error!(
+                id = 42u64,
+                temp = -3i64,
+                ok = true,
+                name = "x",
+                "brake {}",
+                1
+            );
+            crate::fatal!(id = 42u64, "lost");
+            tracing::info!("only a message");
+            tracing::warn!(e = %"shown", d = ?[1, 2], f = 1.5f64, "m");
+            // No message, or a field before it: two passes.
+            tracing::error!(id = 42u64, temp = -3i64);
+            tracing::error!(id = 1u64, message = "late message");
+            tracing::error!(a = 1u64, message = "late", b = true);
+            // `log` records through the bridge: message first.
+            // (One statement: `format_args!`'s temporaries live to its end.)
+            tracing_log::format_trace(
+                &log::Record::builder()
+                    .level(log::Level::Error)
+                    .target("bridge")
+                    .args(format_args!("from log {}", 7))
+                    .build(),
+            )
+            .unwrap();
+            // Truncation inside the first pass.
+            tracing::error!(long = "y".repeat(300).as_str(), "t");
+        });
+        let seen = cmp.seen.lock().unwrap();
+        assert_eq!(seen.len(), 9, "every event seen");
+        for (i, (_, fast, general)) in seen.iter().enumerate() {
+            assert_eq!(fast, general, "event {i}: same bytes both ways");
+        }
+        let one_pass: Vec<bool> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(
+            one_pass,
+            [true, true, true, true, false, false, false, true, true],
+            "which events took the one-pass path"
+        );
     }
 }
