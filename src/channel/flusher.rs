@@ -367,15 +367,13 @@ impl Flusher {
 
     // --- data path ---------------------------------------------------------
 
-    /// Moves records from the channel into the ring. While connected it
-    /// takes only what the ring has room for (the channel's own
-    /// drop-oldest policy handles overload); while disconnected it takes
-    /// everything and the ring drops its oldest.
+    /// Moves records from the channel into the ring. While connected,
+    /// even while the daemon reads slowly, it takes only what the ring has
+    /// room for, so both buffers fill before anything is dropped and the
+    /// channel's own drop-oldest policy handles the rest; while
+    /// disconnected it takes everything and the ring drops its oldest.
     fn take_from_channel(&mut self) {
         let limit = match &self.conn {
-            Conn::Up {
-                congested: true, ..
-            } => 0,
             Conn::Up { .. } => self.ring.capacity() - self.ring.len(),
             Conn::Down { .. } => usize::MAX,
         };
