@@ -16,16 +16,14 @@
 //! Timing includes one `Instant::now()` pair; the `timer` row shows what
 //! that alone costs.
 
-// The counting allocator (`unsafe impl GlobalAlloc`), SIGSTOP/SIGCONT for
-// the stalled daemon and the libdlt FFI need `unsafe`.
+// SIGSTOP/SIGCONT for the stalled daemon and the libdlt FFI need `unsafe`.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use layer_tests::{count_allocs, CountingAllocator};
 use taktora_log::{DltLayer, FlushGuard};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -34,47 +32,8 @@ use tracing_subscriber::Layer;
 
 // === per-thread allocation counter ===
 
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-struct Counting;
-
-fn note() {
-    let _ = ARMED.try_with(|armed| {
-        if armed.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every method forwards to `System` unchanged; the only addition
-// is a counter in a const-initialised thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: CountingAllocator = CountingAllocator;
 
 // === the harness ===
 
@@ -111,21 +70,20 @@ fn measure(name: &str, period: Option<Duration>, mut f: impl FnMut()) -> Row {
         }
         f();
     }
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    for slot in ns.iter_mut() {
-        if let Some(p) = period {
-            next += p;
-            while Instant::now() < next {
-                std::hint::spin_loop();
+    let allocs = count_allocs(|| {
+        for slot in ns.iter_mut() {
+            if let Some(p) = period {
+                next += p;
+                while Instant::now() < next {
+                    std::hint::spin_loop();
+                }
             }
+            let t0 = Instant::now();
+            f();
+            *slot = t0.elapsed().as_nanos() as u64;
         }
-        let t0 = Instant::now();
-        f();
-        *slot = t0.elapsed().as_nanos() as u64;
-    }
-    ARMED.with(|a| a.set(false));
-    let allocs = COUNT.with(Cell::get) as f64 / SAMPLES as f64;
+    }) as f64
+        / SAMPLES as f64;
     ns.sort_unstable();
     let pct = |p: f64| ns[((SAMPLES as f64 * p) as usize).min(SAMPLES - 1)];
     Row {

@@ -42,6 +42,7 @@
 #![deny(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+mod alloc;
 mod daemon;
 mod line;
 mod procfs;
@@ -50,6 +51,7 @@ mod report;
 mod sys;
 mod tools;
 
+pub use alloc::{count_allocs, CountingAllocator};
 pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
 pub use line::{parse_line, DltLine};
 pub use procfs::is_child_process;
