@@ -450,16 +450,6 @@ mod tests {
 
     use super::*;
 
-    macro_rules! vector {
-        ($name:literal) => {
-            include_bytes!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/dlt/vectors/",
-                $name
-            ))
-        };
-    }
-
     /// Feeds `stream` in chunks whose sizes cycle through `sizes` (each at
     /// least 1) and returns the messages and the final counters.
     fn parse_chunked(stream: &[u8], sizes: &[usize]) -> (Vec<ControlMsg>, ControlCounters) {

@@ -55,6 +55,20 @@
 #![cfg_attr(docsrs, deny(rustdoc::broken_intra_doc_links))]
 #![doc(test(attr(deny(warnings))))]
 
+/// The bytes of golden vector `$name`, a file libdlt or the daemon wrote,
+/// in `shared/dlt/vectors/` beside the repository.
+#[cfg(test)]
+macro_rules! vector {
+    ($name:literal) => {
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/dlt/vectors/",
+            $name
+        ))
+        .as_slice()
+    };
+}
+
 mod builder;
 mod channel;
 mod console;

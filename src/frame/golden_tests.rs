@@ -15,18 +15,6 @@ use super::user::{overflow, register_app, register_context, unregister_app, unre
 use super::{Frame, FRAME_CAP};
 use crate::ids::{AppId, CtxId, EcuId, LogLevel};
 
-/// The bytes of vector `$name` (a file in `shared/dlt/vectors/`).
-macro_rules! vector {
-    ($name:literal) => {
-        include_bytes!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/dlt/vectors/",
-            $name
-        ))
-        .as_slice()
-    };
-}
-
 /// libdlt's `dlt-example-user` pid in the `u2d_example_*` vectors (7944).
 const EXAMPLE_PID: i32 = 7944;
 /// vecgen's pid in the `u2d_vgen_*` vectors (9007).
