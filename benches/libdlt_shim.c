@@ -26,3 +26,11 @@ void taktora_bench_dlt_unregister(void)
     dlt_unregister_context(&taktora_bench_ctx);
     dlt_unregister_app();
 }
+
+/* The throughput bench's record: the same message and fields as the
+ * layer's `error!(id = 42u64, temp = -3i64, ok = true, seq, "tp")`. */
+void taktora_bench_dlt_log_seq(unsigned long long seq)
+{
+    DLT_LOG(taktora_bench_ctx, DLT_LOG_ERROR, DLT_STRING("tp"), DLT_UINT64(42),
+            DLT_INT64(-3), DLT_BOOL(1), DLT_UINT64(seq));
+}

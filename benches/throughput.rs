@@ -1,11 +1,20 @@
-//! Throughput: records per second this layer delivers into a private real
-//! `dlt-daemon` with zero loss, as counted by `dlt-receive`.
+//! Throughput: records per second delivered into a private real
+//! `dlt-daemon` with zero loss, as counted by `dlt-receive`, for this
+//! layer and (with `--features libdlt-bench`) for libdlt's `DLT_LOG` at
+//! the same offered rates, in one run.
 //!
-//! `cargo bench --bench throughput`. For each offered rate, a fresh
-//! private daemon and receiver, `RECORDS` ERROR events paced at that rate
-//! from one thread, a flush, then the count of our records that
-//! `dlt-receive` printed. The layer's counters are printed beside it.
-//! libdlt is not measured here (see docs/performance.md).
+//! `cargo bench --bench throughput [--features libdlt-bench]`. For each
+//! offered rate and each peer: a fresh private daemon, `dlt-receive -o`
+//! storing what the daemon forwards (see `layer_tests::Capture`),
+//! `RECORDS` ERROR events paced at that rate from one thread, then the
+//! count of that peer's records in the stored file. libdlt runs in a child
+//! process (this binary again, with `--libdlt-child`), because libdlt is
+//! process-global and reads `DLT_PIPE_DIR` once.
+//!
+//! The zero-loss rate of a peer is the highest offered rate at which it,
+//! and every lower rate, lost nothing.
+
+#![allow(unsafe_code)] // the libdlt FFI calls only, each under a `// SAFETY:` comment
 
 use std::time::{Duration, Instant};
 
@@ -15,11 +24,75 @@ use tracing_subscriber::prelude::*;
 /// Records offered per rate.
 const RECORDS: usize = 100_000;
 /// Offered rates, records per second; 0 = unpaced.
-const RATES: [u32; 7] = [50_000, 100_000, 175_000, 250_000, 300_000, 400_000, 0];
+const RATES: [u32; 10] = [
+    50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000, 0,
+];
+/// How long the count may stay unchanged before it is final.
+const QUIET: Duration = Duration::from_secs(2);
+/// Longest wait for the count after the producer finished.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
-fn run(rate: u32) -> String {
+/// What one peer did at one rate.
+struct Outcome {
+    achieved: f64,
+    received: usize,
+    /// CPU time the daemon and `dlt-receive` spent, per record received.
+    daemon_ns: f64,
+    receiver_ns: f64,
+    note: String,
+}
+
+/// CPU time of the daemon and the receiver, read before and after a run.
+struct CpuMeter {
+    daemon: Option<u32>,
+    receiver: Option<u32>,
+    start: (Duration, Duration),
+}
+
+impl CpuMeter {
+    fn start(daemon: &layer_tests::PrivateDaemon, capture: &layer_tests::Capture) -> Self {
+        let (daemon, receiver) = (daemon.pid(), capture.pid());
+        Self {
+            daemon,
+            receiver,
+            start: (cpu(daemon), cpu(receiver)),
+        }
+    }
+
+    /// Nanoseconds of CPU per received record: (daemon, receiver).
+    fn per_record(&self, received: usize) -> (f64, f64) {
+        let n = received.max(1) as f64;
+        let d = cpu(self.daemon).saturating_sub(self.start.0);
+        let r = cpu(self.receiver).saturating_sub(self.start.1);
+        (d.as_nanos() as f64 / n, r.as_nanos() as f64 / n)
+    }
+}
+
+fn cpu(pid: Option<u32>) -> Duration {
+    pid.and_then(layer_tests::cpu_time).unwrap_or_default()
+}
+
+/// Busy-waits until each record's slot, so that the offered rate is exact
+/// and no sleep granularity gets in the way.
+fn paced(rate: u32, records: usize, mut emit: impl FnMut(u64)) -> Duration {
+    let period = (rate > 0).then(|| Duration::from_secs(1) / rate);
+    let start = Instant::now();
+    let mut next = start;
+    for i in 0..records {
+        if let Some(p) = period {
+            next += p;
+            while Instant::now() < next {
+                std::hint::spin_loop();
+            }
+        }
+        emit(i as u64);
+    }
+    start.elapsed()
+}
+
+fn run_taktora(rate: u32) -> Outcome {
     let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
-    let receiver = layer_tests::Receiver::start(daemon.port()).expect("start dlt-receive");
+    let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
     let (layer, guard) = DltLayer::builder("THRU")
         .with_pipe_dir(daemon.dir())
         .build()
@@ -31,57 +104,171 @@ fn run(rate: u32) -> String {
     }
     let levels = layer.levels();
     let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
-    let period = (rate > 0).then(|| Duration::from_secs(1) / rate);
-    let start = Instant::now();
-    tracing::subscriber::with_default(subscriber, || {
-        let mut next = Instant::now();
-        for i in 0..RECORDS {
-            if let Some(p) = period {
-                next += p;
-                while Instant::now() < next {
-                    std::hint::spin_loop();
-                }
-            }
-            tracing::error!(id = 42u64, temp = -3i64, ok = true, seq = i as u64, "tp");
-        }
+    let meter = CpuMeter::start(&daemon, &capture);
+    let took = tracing::subscriber::with_default(subscriber, || {
+        paced(rate, RECORDS, |seq| {
+            tracing::error!(id = 42u64, temp = -3i64, ok = true, seq, "tp");
+        })
     });
-    let offered_for = start.elapsed();
     guard.flush(Duration::from_secs(10));
     let stats = guard.stats();
-    let got = match receiver.wait_for_count(
-        |l| l.is_log_from("THRU", "DFLT"),
-        RECORDS,
-        Duration::from_secs(10),
-    ) {
-        Ok(lines) => lines.len(),
-        Err(_) => receiver
-            .dlt_lines()
-            .iter()
-            .filter(|l| l.is_log_from("THRU", "DFLT"))
-            .count(),
-    };
+    let received = capture
+        .settle("THRU", "DFLT", RECORDS, QUIET, SETTLE_LIMIT)
+        .expect("count the stored messages");
+    let (daemon_ns, receiver_ns) = meter.per_record(received);
     drop(guard);
-    drop(receiver);
-    drop(daemon);
-    let achieved = RECORDS as f64 / offered_for.as_secs_f64();
-    format!(
-        "{:>10} {:>12.0} {:>9} {:>9} {:>8} {:>8}  {}",
-        if rate == 0 {
-            "unpaced".to_string()
+    Outcome {
+        achieved: RECORDS as f64 / took.as_secs_f64(),
+        received,
+        daemon_ns,
+        receiver_ns,
+        note: format!(
+            "dropped {} (queue {}, ring {}), written {}",
+            stats.dropped_queue_full + stats.dropped_ring_full,
+            stats.dropped_queue_full,
+            stats.dropped_ring_full,
+            stats.written
+        ),
+    }
+}
+
+#[cfg(feature = "libdlt-bench")]
+mod libdlt {
+    extern "C" {
+        fn taktora_bench_dlt_register() -> i32;
+        fn taktora_bench_dlt_log_seq(seq: u64);
+        fn taktora_bench_dlt_unregister();
+    }
+
+    /// Registers the shim's app `LDLT` / context `BNCH` with the daemon
+    /// in `$DLT_PIPE_DIR`.
+    pub(crate) fn register() -> i32 {
+        // SAFETY: a C function without arguments; libdlt is thread-safe.
+        unsafe { taktora_bench_dlt_register() }
+    }
+
+    /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING("tp"), DLT_UINT64(42),
+    /// DLT_INT64(-3), DLT_BOOL(1), DLT_UINT64(seq))`.
+    #[inline(never)]
+    pub(crate) fn log(seq: u64) {
+        // SAFETY: a C function taking a plain integer; called only after
+        // `register`.
+        unsafe { taktora_bench_dlt_log_seq(seq) }
+    }
+
+    pub(crate) fn unregister() {
+        // SAFETY: as above.
+        unsafe { taktora_bench_dlt_unregister() }
+    }
+}
+
+/// The child process: registers with libdlt, logs `RECORDS` records at
+/// `rate`, unregisters and exits (libdlt flushes its buffer at exit).
+/// Prints the time the records took on stdout.
+#[cfg(feature = "libdlt-bench")]
+fn libdlt_child(rate: u32) {
+    let rc = libdlt::register();
+    assert_eq!(rc, 0, "dlt_register_app/context failed");
+    let took = paced(rate, RECORDS, libdlt::log);
+    libdlt::unregister();
+    println!("{}", took.as_nanos());
+}
+
+#[cfg(feature = "libdlt-bench")]
+fn run_libdlt(rate: u32) -> Outcome {
+    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
+    let exe = std::env::current_exe().expect("path of this bench binary");
+    let meter = CpuMeter::start(&daemon, &capture);
+    let out = std::process::Command::new(exe)
+        .args(["--bench", "--libdlt-child", &rate.to_string()])
+        .env("DLT_PIPE_DIR", daemon.dir())
+        .output()
+        .expect("run the libdlt child");
+    assert!(
+        out.status.success(),
+        "libdlt child failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // libdlt prints its own notices on stdout too; the time is the last line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let nanos: u64 = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the libdlt child printed no time:\n{stdout}"));
+    let received = capture
+        .settle("LDLT", "BNCH", RECORDS, QUIET, SETTLE_LIMIT)
+        .expect("count the stored messages");
+    let (daemon_ns, receiver_ns) = meter.per_record(received);
+    Outcome {
+        achieved: RECORDS as f64 * 1e9 / nanos as f64,
+        received,
+        daemon_ns,
+        receiver_ns,
+        note: String::new(),
+    }
+}
+
+fn rate_name(rate: u32) -> String {
+    if rate == 0 {
+        "unpaced".to_string()
+    } else {
+        rate.to_string()
+    }
+}
+
+fn row(peer: &str, rate: u32, o: &Outcome) {
+    println!(
+        "{:>10} {:<8} {:>12.0} {:>9} {:>8} {:>9.0} {:>9.0}  {:<9} {}",
+        rate_name(rate),
+        peer,
+        o.achieved,
+        o.received,
+        RECORDS - o.received.min(RECORDS),
+        o.daemon_ns,
+        o.receiver_ns,
+        if o.received >= RECORDS {
+            "zero loss"
         } else {
-            rate.to_string()
+            "LOSS"
         },
-        achieved,
-        got,
-        RECORDS - got.min(RECORDS),
-        stats.dropped_queue_full + stats.dropped_ring_full,
-        stats.written,
-        if got >= RECORDS { "zero loss" } else { "LOSS" },
-    )
+        o.note
+    );
+}
+
+/// The highest paced rate at which every rate up to it lost nothing.
+fn zero_loss_rate(results: &[(u32, usize)]) -> u32 {
+    let mut best = 0;
+    for &(rate, received) in results {
+        if rate == 0 || received < RECORDS {
+            break;
+        }
+        best = rate;
+    }
+    best
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--libdlt-child") {
+        let rate: Option<u32> = args.get(i + 1).and_then(|r| r.parse().ok());
+        let Some(rate) = rate else {
+            eprintln!("usage: --libdlt-child RATE");
+            std::process::exit(2);
+        };
+        #[cfg(feature = "libdlt-bench")]
+        libdlt_child(rate);
+        #[cfg(not(feature = "libdlt-bench"))]
+        {
+            eprintln!("--libdlt-child {rate} needs --features libdlt-bench");
+            std::process::exit(2);
+        }
+        #[allow(unreachable_code)]
+        return;
+    }
+    if !args.iter().any(|a| a == "--bench") {
         println!("throughput bench: run with `cargo bench --bench throughput`");
         return;
     }
@@ -89,18 +276,59 @@ fn main() {
         return;
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
-        "{cpus} CPUs, load average at start: {}",
+    let loadavg = || {
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
-    );
-    println!("{RECORDS} records per rate, one producer thread");
+            .to_string()
+    };
+    println!("{cpus} CPUs, load average at start: {}", loadavg());
+    println!("{RECORDS} records per rate and peer, one producer thread, counted by dlt-receive -o");
+    if cfg!(not(feature = "libdlt-bench")) {
+        println!("(libdlt peer not built: add --features libdlt-bench)");
+    }
     println!(
-        "{:>10} {:>12} {:>9} {:>9} {:>8} {:>8}",
-        "offered/s", "achieved/s", "received", "lost", "dropped", "written"
+        "{:>10} {:<8} {:>12} {:>9} {:>8} {:>9} {:>9}",
+        "offered/s", "peer", "achieved/s", "received", "lost", "daemon", "receiver"
     );
-    for rate in RATES {
-        println!("{}", run(rate));
+    println!("{:>60}", "(CPU ns per record received)");
+    let mut ours = Vec::new();
+    #[allow(unused_mut)]
+    let mut theirs: Vec<(u32, usize)> = Vec::new();
+    // THROUGHPUT_RATES=100000,200000,0 measures only those rates.
+    let rates: Vec<u32> = match std::env::var("THROUGHPUT_RATES") {
+        Ok(list) => list
+            .split(',')
+            .map(|r| {
+                r.trim()
+                    .parse()
+                    .expect("THROUGHPUT_RATES: comma-separated integers")
+            })
+            .collect(),
+        Err(_) => RATES.to_vec(),
+    };
+    for rate in rates {
+        let o = run_taktora(rate);
+        row("taktora", rate, &o);
+        ours.push((rate, o.received));
+        #[cfg(feature = "libdlt-bench")]
+        {
+            let o = run_libdlt(rate);
+            row("libdlt", rate, &o);
+            theirs.push((rate, o.received));
+        }
+    }
+    println!("load average at end: {}", loadavg());
+    let z_ours = zero_loss_rate(&ours);
+    println!("zero-loss rate, taktora-log: {z_ours}/s");
+    if !theirs.is_empty() {
+        let z_theirs = zero_loss_rate(&theirs);
+        println!("zero-loss rate, libdlt:      {z_theirs}/s");
+        if z_theirs > 0 {
+            println!(
+                "ratio taktora-log / libdlt:  {:.2}",
+                f64::from(z_ours) / f64::from(z_theirs)
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@
 //!   restartable, stopped and cleaned up on drop.
 //! * [`Receiver`]: `dlt-receive -a` connected to that port, with bounded
 //!   waits for the lines a test expects.
+//! * [`Capture`]: `dlt-receive -o FILE`, for benchmarks that only count.
 //! * [`DltLine`] / [`parse_line`]: the fields of one `dlt-receive -a` line.
 //!
 //! Every process is started by this crate, signalled only by its own pid,
@@ -43,6 +44,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod alloc;
+mod capture;
 mod daemon;
 mod line;
 mod procfs;
@@ -52,8 +54,9 @@ mod sys;
 mod tools;
 
 pub use alloc::{count_allocs, CountingAllocator};
+pub use capture::{count_messages, Capture, CAPTURE_CONNECT_TIMEOUT};
 pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
 pub use line::{parse_line, DltLine};
-pub use procfs::is_child_process;
+pub use procfs::{cpu_time, is_child_process};
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
 pub use tools::{require_dlt_tools, shared_dir, speak_py};

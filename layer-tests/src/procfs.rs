@@ -2,10 +2,12 @@
 //!
 //! Used to decide readiness without side effects (no probe connection that
 //! the daemon would announce to its clients and apps) and to check that no
-//! child was left behind. Never signals or changes anything.
+//! child was left behind, and to account the CPU time of the daemon and
+//! the receiver in benchmarks. Never signals or changes anything.
 
 use std::collections::HashSet;
 use std::fs;
+use std::time::Duration;
 
 /// The socket inodes that process `pid` holds open (`socket:[N]` links in
 /// `/proc/<pid>/fd`). Empty when the process is gone or unreadable.
@@ -83,6 +85,20 @@ pub fn is_child_process(pid: u32) -> bool {
         .is_some_and(|ppid| ppid == std::process::id())
 }
 
+/// CPU time used so far by every thread of process `pid`, from the
+/// scheduler's own nanosecond accounting (`/proc/PID/task/*/schedstat`,
+/// first field). `None` when the process is gone or the kernel does not
+/// keep schedstats. Threads that already exited are not included.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +126,23 @@ mod tests {
         child.wait().expect("reap sleep");
         assert!(!is_child_process(pid), "reaped child");
         assert!(!is_child_process(1), "init is not our child");
+    }
+
+    #[test]
+    fn cpu_time_grows_while_this_process_works() {
+        let me = std::process::id();
+        let before = cpu_time(me).expect("our own schedstat");
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = cpu_time(me).expect("our own schedstat");
+        assert!(
+            after >= before + Duration::from_millis(10),
+            "30 ms of spinning added only {:?} of CPU time",
+            after.saturating_sub(before)
+        );
+        assert_eq!(cpu_time(u32::MAX), None, "no such process");
     }
 }
