@@ -39,6 +39,8 @@ struct Outcome {
     /// CPU time the daemon and `dlt-receive` spent, per record received.
     daemon_ns: f64,
     receiver_ns: f64,
+    /// Times the daemon blocked (and so was woken again), per 1000 records.
+    daemon_wakeups: f64,
     note: String,
 }
 
@@ -47,6 +49,7 @@ struct CpuMeter {
     daemon: Option<u32>,
     receiver: Option<u32>,
     start: (Duration, Duration),
+    switches: u64,
 }
 
 impl CpuMeter {
@@ -56,7 +59,14 @@ impl CpuMeter {
             daemon,
             receiver,
             start: (cpu(daemon), cpu(receiver)),
+            switches: switches(daemon),
         }
+    }
+
+    /// Daemon wake-ups per 1000 received records.
+    fn wakeups(&self, received: usize) -> f64 {
+        let n = switches(self.daemon).saturating_sub(self.switches);
+        n as f64 * 1000.0 / received.max(1) as f64
     }
 
     /// Nanoseconds of CPU per received record: (daemon, receiver).
@@ -66,6 +76,11 @@ impl CpuMeter {
         let r = cpu(self.receiver).saturating_sub(self.start.1);
         (d.as_nanos() as f64 / n, r.as_nanos() as f64 / n)
     }
+}
+
+fn switches(pid: Option<u32>) -> u64 {
+    pid.and_then(layer_tests::voluntary_switches)
+        .unwrap_or_default()
 }
 
 fn cpu(pid: Option<u32>) -> Duration {
@@ -122,6 +137,7 @@ fn run_taktora(rate: u32) -> Outcome {
         received,
         daemon_ns,
         receiver_ns,
+        daemon_wakeups: meter.wakeups(received),
         note: format!(
             "dropped {} (queue {}, ring {}), written {}",
             stats.dropped_queue_full + stats.dropped_ring_full,
@@ -207,6 +223,7 @@ fn run_libdlt(rate: u32) -> Outcome {
         received,
         daemon_ns,
         receiver_ns,
+        daemon_wakeups: meter.wakeups(received),
         note: String::new(),
     }
 }
@@ -221,7 +238,7 @@ fn rate_name(rate: u32) -> String {
 
 fn row(peer: &str, rate: u32, o: &Outcome) {
     println!(
-        "{:>10} {:<8} {:>12.0} {:>9} {:>8} {:>9.0} {:>9.0}  {:<9} {}",
+        "{:>10} {:<8} {:>12.0} {:>9} {:>8} {:>9.0} {:>9.0} {:>8.0}  {:<9} {}",
         rate_name(rate),
         peer,
         o.achieved,
@@ -229,6 +246,7 @@ fn row(peer: &str, rate: u32, o: &Outcome) {
         RECORDS - o.received.min(RECORDS),
         o.daemon_ns,
         o.receiver_ns,
+        o.daemon_wakeups,
         if o.received >= RECORDS {
             "zero loss"
         } else {
@@ -288,10 +306,13 @@ fn main() {
         println!("(libdlt peer not built: add --features libdlt-bench)");
     }
     println!(
-        "{:>10} {:<8} {:>12} {:>9} {:>8} {:>9} {:>9}",
-        "offered/s", "peer", "achieved/s", "received", "lost", "daemon", "receiver"
+        "{:>10} {:<8} {:>12} {:>9} {:>8} {:>9} {:>9} {:>8}",
+        "offered/s", "peer", "achieved/s", "received", "lost", "daemon", "receiver", "wakeups"
     );
-    println!("{:>60}", "(CPU ns per record received)");
+    println!(
+        "{:>72}",
+        "(CPU ns per record received; daemon wake-ups per 1000 records)"
+    );
     let mut ours = Vec::new();
     #[allow(unused_mut)]
     let mut theirs: Vec<(u32, usize)> = Vec::new();

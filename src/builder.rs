@@ -14,7 +14,7 @@ use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{AppId, CtxId, EcuId, LogLevel};
 use crate::layer::DltLayer;
-use crate::ring::DEFAULT_RING_CAPACITY;
+use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
 
@@ -68,7 +68,7 @@ struct Mapping {
 /// | pipe directory | `$DLT_PIPE_DIR`, else [`DEFAULT_PIPE_DIR`] `/tmp` |
 /// | initial level | INFO until the daemon says otherwise, as libdlt; `$DLT_INITIAL_LOG_LEVEL` overrides it per context |
 /// | channel capacity | [`DEFAULT_CHANNEL_CAPACITY`] records |
-/// | offline ring capacity | [`DEFAULT_RING_CAPACITY`] records |
+/// | offline ring capacity | [`DEFAULT_RING_CAPACITY`] records and [`DEFAULT_RING_BYTES`] bytes, whichever is reached first |
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
@@ -131,6 +131,7 @@ pub struct DltLayerBuilder {
     initial_levels_spec: Option<String>,
     channel_capacity: usize,
     ring_capacity: usize,
+    ring_bytes: usize,
     max_frame: usize,
     reconnect_initial: Duration,
     reconnect_max: Duration,
@@ -156,6 +157,7 @@ impl DltLayer {
             initial_levels_spec: None,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             ring_capacity: DEFAULT_RING_CAPACITY,
+            ring_bytes: DEFAULT_RING_BYTES,
             max_frame: FRAME_CAP,
             reconnect_initial: DEFAULT_RECONNECT_INITIAL,
             reconnect_max: DEFAULT_RECONNECT_MAX,
@@ -236,12 +238,27 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets how many records the offline ring keeps while the daemon is
-    /// away (at least 1). Defaults to
-    /// [`DEFAULT_RING_CAPACITY`].
+    /// Sets the most records the offline ring keeps while the daemon is
+    /// away or reads slowly (at least 1). Defaults to
+    /// [`DEFAULT_RING_CAPACITY`]. The ring also has a byte limit
+    /// ([`with_ring_bytes`](Self::with_ring_bytes)); whichever is reached
+    /// first drops the oldest record. The byte arena is never made larger
+    /// than `records` maximum-size frames can use.
     pub fn with_ring_capacity(self, records: usize) -> Self {
         Self {
             ring_capacity: records,
+            ..self
+        }
+    }
+
+    /// Sets the size of the offline ring's byte arena, allocated once at
+    /// build: records are stored back to back, each taking its own length
+    /// (at least [`FRAME_CAP`], so that any record fits). Defaults to
+    /// [`DEFAULT_RING_BYTES`] (384 KiB: about 3,900 records of 100 bytes,
+    /// or 276 of the maximum size).
+    pub fn with_ring_bytes(self, bytes: usize) -> Self {
+        Self {
+            ring_bytes: bytes,
             ..self
         }
     }
@@ -361,6 +378,12 @@ impl DltLayerBuilder {
         if self.ring_capacity == 0 {
             return Err(config("the ring capacity must be at least 1"));
         }
+        if self.ring_bytes < FRAME_CAP {
+            return Err(config(format!(
+                "the ring must have at least {FRAME_CAP} bytes (one largest frame), not {}",
+                self.ring_bytes
+            )));
+        }
         if !(MIN_FRAME_LIMIT..=FRAME_CAP).contains(&self.max_frame) {
             return Err(config(format!(
                 "the largest frame must be {MIN_FRAME_LIMIT} to {FRAME_CAP} bytes, not {}",
@@ -426,6 +449,7 @@ impl DltLayerBuilder {
                 ecu,
                 contexts,
                 ring_capacity: self.ring_capacity,
+                ring_bytes: self.ring_bytes,
                 reconnect_initial: self.reconnect_initial,
                 reconnect_max: self.reconnect_max,
             },
@@ -642,6 +666,11 @@ mod tests {
                 b().with_ring_capacity(0),
                 InitErrorKind::InvalidConfig,
                 "ring capacity",
+            ),
+            (
+                b().with_ring_bytes(FRAME_CAP - 1),
+                InitErrorKind::InvalidConfig,
+                "at least 1424 bytes",
             ),
             (
                 b().with_max_frame(FRAME_CAP + 1),

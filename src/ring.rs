@@ -1,13 +1,20 @@
 //! [`OfflineRing`]: the bounded FIFO of encoded frames that the background
-//! flusher keeps while the daemon is unreachable (REQ_0814, REQ_0815).
+//! flusher keeps while the daemon is unreachable or reads slowly (REQ_0814,
+//! REQ_0815).
 //!
 //! Its one job is to hold byte records in arrival order, in storage that is
-//! allocated once by [`OfflineRing::with_capacity`], dropping (and counting)
-//! the oldest record when a new one arrives and the ring is full. It must not
+//! allocated once by [`OfflineRing::with_limits`] (or
+//! [`with_capacity`](OfflineRing::with_capacity)), dropping (and counting)
+//! the oldest records when a new one arrives and does not fit. It must not
 //! do I/O, read a clock, lock, block, or allocate after construction (the
 //! one exception, [`OfflineRing::drain_all`], allocates its return value and
 //! is meant for tests and shutdown reports). The flusher supplies the writes
 //! and the times; the ring only decides what is kept and in which order.
+//!
+//! Records are stored back to back in one byte arena, each taking only its
+//! own length, so a typical 100-byte record costs 100 bytes, not a
+//! maximum-size slot: the same memory holds an order of magnitude more of
+//! them than fixed slots would.
 
 use std::error::Error;
 use std::fmt;
@@ -17,38 +24,44 @@ use std::iter::FusedIterator;
 ///
 /// This equals the frame encoder's `FRAME_CAP` (1424 bytes: 8-byte user
 /// header + 26 bytes of DLT headers + libdlt's 1390-byte payload buffer,
-/// PROTOCOL.md §10.5), so every encoded frame fits. The frame module is
-/// written in parallel; the two constants are to be linked when merging.
+/// PROTOCOL.md §10.5), so every encoded frame fits.
 pub(crate) const MAX_RECORD_LEN: usize = crate::frame::FRAME_CAP;
 
 // Record lengths are stored as `u16`; make sure every valid length fits.
 const _: () = assert!(MAX_RECORD_LEN <= u16::MAX as usize);
 
-/// Storage cost of one record slot in bytes: the slot itself plus its
-/// 2-byte length.
-const BYTES_PER_SLOT: usize = MAX_RECORD_LEN + std::mem::size_of::<u16>();
+/// Bytes of bookkeeping per record the ring can index: its start (`u64`)
+/// and its length (`u16`).
+const INDEX_BYTES_PER_RECORD: usize = std::mem::size_of::<u64>() + std::mem::size_of::<u16>();
 
-/// The ring capacity (in records) used when none is configured.
+/// The most records the ring holds when none is configured.
 ///
-/// Rationale: 256 slots cost 256 × 1426 = 365,056 bytes (≈ 357 KiB), which
-/// stays below libdlt's own offline buffer ceiling of 500,000 bytes
-/// (PROTOCOL.md §10.6), so replacing libdlt never costs more memory. Unlike
-/// libdlt's byte-sized buffer (≈ 7,500 small messages, but only ≈ 350
-/// maximum-size ones) every slot here holds a full-size frame, so the count
-/// is independent of message length. At 50 records per second this covers
-/// about 5 seconds of daemon outage, the order of a daemon restart; longer
-/// outages lose the oldest records, which are counted and reported
-/// (REQ_0815). Raise it when a longer outage matters more than memory.
-pub const DEFAULT_RING_CAPACITY: usize = 256;
+/// With [`DEFAULT_RING_BYTES`] this is the limit for records of up to
+/// 96 bytes; longer records reach the byte limit first.
+pub const DEFAULT_RING_CAPACITY: usize = 4096;
+
+/// The size of the ring's byte arena when none is configured: 384 KiB.
+///
+/// Rationale: below libdlt's own offline buffer ceiling of 500,000 bytes
+/// (PROTOCOL.md §10.6), so replacing libdlt never costs more memory, and
+/// together with the index (4096 × 10 bytes) about 424 KiB. It holds
+/// about 3,900 typical 100-byte records, or 274 maximum-size (1424-byte)
+/// ones. At 500 records per second that covers about 7 seconds of daemon
+/// outage, the order of a daemon restart; longer outages lose the oldest
+/// records, which are counted and reported (REQ_0815). Raise it when a
+/// longer outage matters more than memory.
+pub const DEFAULT_RING_BYTES: usize = 384 * 1024;
 
 /// What [`OfflineRing::push`] did with a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PushOutcome {
     /// The record was stored; nothing was lost.
     Stored,
-    /// The ring was full: the oldest record was dropped (and counted in
-    /// [`OfflineRing::dropped`]) to make room, then the record was stored.
-    StoredDroppedOldest,
+    /// The ring was full (in records or in bytes): this many of the oldest
+    /// records were dropped (and counted in [`OfflineRing::dropped`]) to
+    /// make room, then the record was stored. More than one only when a
+    /// long record displaced shorter ones.
+    StoredDroppedOldest(usize),
 }
 
 /// A record longer than [`FRAME_CAP`](crate::FRAME_CAP) was offered to
@@ -106,32 +119,40 @@ pub struct Batch {
 ///
 /// # Memory
 ///
-/// All storage is allocated by [`with_capacity`](Self::with_capacity) and
-/// never grows: one byte arena of `capacity × MAX_RECORD_LEN` bytes plus one
-/// `u16` length per slot, so
+/// Two limits, both fixed at construction: at most
+/// [`capacity`](Self::capacity) records, in a byte arena of
+/// [`arena_bytes`](Self::arena_bytes) bytes where each record takes its own
+/// length (a record never straddles the arena's end; the few bytes left
+/// there when one would are skipped). All storage is allocated by the
+/// constructor and never grows:
 ///
 /// ```text
-/// capacity × (1424 + 2) bytes  +  size_of::<OfflineRing>() (56 bytes on 64-bit)
+/// arena_bytes + capacity × 10 bytes + size_of::<OfflineRing>()
 /// ```
 ///
-/// e.g. 365,056 bytes for [`DEFAULT_RING_CAPACITY`] (256) and 1,460,224
-/// bytes (≈ 1.4 MiB) for 1024 records. The arena is allocated zeroed, so on
-/// Linux its pages typically become resident only when first written.
+/// reported by [`memory_bytes`](Self::memory_bytes). The arena is
+/// allocated zeroed, so on Linux its pages typically become resident only
+/// when first written.
 ///
 /// # Overflow
 ///
-/// When the ring is full, [`push`](Self::push) drops the oldest record,
-/// adds one to [`dropped`](Self::dropped) and stores the new one
-/// (REQ_0815): no panic, no spin, no block.
+/// When a new record does not fit, [`push`](Self::push) drops the oldest
+/// records until it does, adds each to [`dropped`](Self::dropped) and
+/// stores the new one (REQ_0815): no panic, no spin, no block.
 pub struct OfflineRing {
-    /// `capacity` slots of `MAX_RECORD_LEN` bytes each, back to back.
+    /// The records' bytes, back to back, wrapping around.
     data: Box<[u8]>,
-    /// The used length of each slot; `lens.len()` is the capacity (≥ 1).
+    /// Per index slot: where the record starts, as a virtual offset that
+    /// only grows (the arena position is `start % data.len()`).
+    starts: Box<[u64]>,
+    /// Per index slot: the record's length. `lens.len()` is the capacity.
     lens: Box<[u16]>,
-    /// Slot index of the oldest record (meaningful only when `len > 0`).
+    /// Index slot of the oldest record (meaningful only when `len > 0`).
     head: usize,
     /// Number of records stored, `0..=capacity`.
     len: usize,
+    /// Virtual offset one past the newest record's end (0 when empty).
+    tail: u64,
     /// Records dropped by overflow since creation.
     dropped: u64,
 }
@@ -143,12 +164,10 @@ impl OfflineRing {
     /// [`FRAME_CAP`](crate::FRAME_CAP)).
     pub const MAX_RECORD: usize = MAX_RECORD_LEN;
 
-    /// Storage cost of one slot in bytes (`MAX_RECORD_LEN + 2`): multiply by
-    /// the capacity for the ring's memory footprint.
-    pub const BYTES_PER_RECORD: usize = BYTES_PER_SLOT;
-
-    /// Creates a ring for `records` records, allocating all of its storage
-    /// now (`records × BYTES_PER_RECORD` bytes); it never allocates again.
+    /// Creates a ring that holds `records` records of any length up to
+    /// [`MAX_RECORD`](Self::MAX_RECORD), allocating all of its storage now;
+    /// it never allocates again. The byte limit is set so that it is never
+    /// the one reached first.
     ///
     /// A capacity of 0 is clamped to 1: a ring that can hold nothing would
     /// drop every record, which is never what a configuration meant.
@@ -162,7 +181,7 @@ impl OfflineRing {
     /// assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
     /// assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
     /// // Full: the oldest record ("a") makes room and is counted.
-    /// assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest));
+    /// assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest(1)));
     /// assert_eq!(ring.dropped(), 1);
     ///
     /// // Drain oldest first; a record is removed only once `f` accepted it.
@@ -181,19 +200,64 @@ impl OfflineRing {
     /// Like [`Vec::with_capacity`], panics if the storage size exceeds
     /// `isize::MAX` bytes; aborts if the allocator cannot provide it.
     pub fn with_capacity(records: usize) -> Self {
-        let capacity = records.max(1);
+        let records = records.max(1);
+        Self::with_limits(records, Self::bytes_for(records))
+    }
+
+    /// Creates a ring that holds at most `records` records and at most
+    /// `bytes` bytes of them, whichever is reached first, allocating all of
+    /// its storage now; it never allocates again.
+    ///
+    /// `records` is clamped to at least 1. `bytes` is clamped to at least
+    /// [`MAX_RECORD`](Self::MAX_RECORD), so that any record fits, and to at
+    /// most what `records` maximum-size records can need, so that no
+    /// memory is reserved that could never be used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use taktora_log::{OfflineRing, PushOutcome};
+    ///
+    /// // 4 KiB of short records, up to 1000 of them.
+    /// let mut ring = OfflineRing::with_limits(1000, 4096);
+    /// for i in 0..100u8 {
+    ///     assert_eq!(ring.push(&[i; 40]), Ok(PushOutcome::Stored));
+    /// }
+    /// assert_eq!(ring.len(), 100);
+    /// // A maximum-size record displaces as many old ones as it needs.
+    /// let big = [7u8; OfflineRing::MAX_RECORD];
+    /// assert!(matches!(ring.push(&big), Ok(PushOutcome::StoredDroppedOldest(n)) if n > 30));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`with_capacity`](Self::with_capacity).
+    pub fn with_limits(records: usize, bytes: usize) -> Self {
+        let records = records.max(1);
+        let bytes = bytes.clamp(MAX_RECORD_LEN, Self::bytes_for(records));
         Self {
-            data: vec![0u8; capacity.saturating_mul(MAX_RECORD_LEN)].into_boxed_slice(),
-            lens: vec![0u16; capacity].into_boxed_slice(),
+            data: vec![0u8; bytes].into_boxed_slice(),
+            starts: vec![0u64; records].into_boxed_slice(),
+            lens: vec![0u16; records].into_boxed_slice(),
             head: 0,
             len: 0,
+            tail: 0,
             dropped: 0,
         }
     }
 
-    /// Appends `record` as the newest entry. When the ring is full, the
-    /// oldest record is dropped first and [`dropped`](Self::dropped) goes up
-    /// by one. Never blocks, never allocates.
+    /// An arena in which `records` records of any length always fit: their
+    /// bytes, plus at most two skipped ends of the arena (one still behind
+    /// live records, one about to be), each shorter than a record.
+    fn bytes_for(records: usize) -> usize {
+        records.saturating_add(2).saturating_mul(MAX_RECORD_LEN)
+    }
+
+    /// Appends `record` as the newest entry. When it does not fit (the ring
+    /// holds [`capacity`](Self::capacity) records, or its arena has no room
+    /// for `record.len()` more bytes), the oldest records are dropped first,
+    /// as many as needed, and [`dropped`](Self::dropped) goes up by that
+    /// many. Never blocks, never allocates.
     ///
     /// # Errors
     ///
@@ -206,20 +270,52 @@ impl OfflineRing {
         if record.len() > MAX_RECORD_LEN {
             return Err(too_large);
         }
-        let outcome = if self.len == self.capacity() {
-            self.head = self.slot_after(self.head, 1);
-            self.len -= 1;
-            self.dropped = self.dropped.saturating_add(1);
-            PushOutcome::StoredDroppedOldest
-        } else {
-            PushOutcome::Stored
-        };
+        let mut dropped = 0;
+        // Terminates: an empty ring always has room (arena ≥ MAX_RECORD).
+        while !self.fits(record.len()) {
+            self.pop_front_n(1);
+            dropped += 1;
+        }
+        self.dropped = self.dropped.saturating_add(dropped as u64);
+        let arena = self.data.len() as u64;
+        let mut start = self.tail;
+        let at = (start % arena) as usize;
+        if at + record.len() > self.data.len() {
+            // Skip the arena's end: a record is always contiguous.
+            start += arena - at as u64;
+        }
+        let at = (start % arena) as usize;
+        self.data[at..at + record.len()].copy_from_slice(record);
         let slot = self.slot_after(self.head, self.len);
-        let start = slot * MAX_RECORD_LEN;
-        self.data[start..start + record.len()].copy_from_slice(record);
+        self.starts[slot] = start;
         self.lens[slot] = len16;
+        self.tail = start + record.len() as u64;
         self.len += 1;
-        Ok(outcome)
+        Ok(if dropped == 0 {
+            PushOutcome::Stored
+        } else {
+            PushOutcome::StoredDroppedOldest(dropped)
+        })
+    }
+
+    /// `true` when a record of `len` bytes can be pushed now without
+    /// dropping anything.
+    pub fn fits(&self, len: usize) -> bool {
+        if self.len == self.capacity() || len > self.data.len() {
+            return false;
+        }
+        if self.len == 0 {
+            return true;
+        }
+        let arena = self.data.len() as u64;
+        let used = self.tail - self.starts[self.head];
+        let at = self.tail % arena;
+        let skip = if at + len as u64 > arena {
+            arena - at
+        } else {
+            0
+        };
+        used + skip + len as u64 <= arena
     }
 
     /// The oldest record, without removing it; `None` when empty.
@@ -250,6 +346,9 @@ impl OfflineRing {
         let n = n.min(self.len);
         self.head = self.slot_after(self.head, n);
         self.len -= n;
+        if self.len == 0 {
+            self.clear();
+        }
         n
     }
 
@@ -326,8 +425,26 @@ impl OfflineRing {
         self.lens.len()
     }
 
-    /// `true` when the next [`push`](Self::push) will drop the oldest
-    /// record.
+    /// Size of the byte arena the records share (fixed at construction).
+    pub fn arena_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Bytes the stored records take (without the skipped arena ends).
+    pub fn stored_bytes(&self) -> usize {
+        self.lens_iter().map(usize::from).sum()
+    }
+
+    /// Everything this ring allocated, plus the struct itself, in bytes:
+    /// `arena_bytes() + capacity() × 10 + size_of::<OfflineRing>()`.
+    pub fn memory_bytes(&self) -> usize {
+        self.data.len() + self.capacity() * INDEX_BYTES_PER_RECORD + std::mem::size_of::<Self>()
+    }
+
+    /// `true` when the ring holds [`capacity`](Self::capacity) records, so
+    /// that the next [`push`](Self::push) drops the oldest. (A long record
+    /// can also displace old ones before that; [`fits`](Self::fits)
+    /// answers for a given length.)
     pub fn is_full(&self) -> bool {
         self.len == self.capacity()
     }
@@ -345,6 +462,7 @@ impl OfflineRing {
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
+        self.tail = 0;
     }
 
     /// Removes every record and returns copies, oldest first.
@@ -368,8 +486,13 @@ impl OfflineRing {
 
     /// The bytes stored in `slot` (`slot < capacity`).
     fn slot(&self, slot: usize) -> &[u8] {
-        let start = slot * MAX_RECORD_LEN;
+        let start = (self.starts[slot] % self.data.len() as u64) as usize;
         &self.data[start..start + usize::from(self.lens[slot])]
+    }
+
+    /// The stored records' lengths, oldest first.
+    fn lens_iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..self.len).map(|i| self.lens[self.slot_after(self.head, i)])
     }
 
     /// The `i`-th record counted from the oldest (`i < len`).
@@ -384,6 +507,7 @@ impl fmt::Debug for OfflineRing {
         f.debug_struct("OfflineRing")
             .field("len", &self.len)
             .field("capacity", &self.capacity())
+            .field("arena_bytes", &self.data.len())
             .field("dropped", &self.dropped)
             .finish_non_exhaustive()
     }
@@ -474,7 +598,7 @@ mod tests {
         let mut ring = OfflineRing::with_capacity(2);
         assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
         assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
-        assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest));
+        assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest(1)));
         assert_eq!(ring.dropped(), 1);
         assert_eq!(ring.drain_all(), v(&[b"b", b"c"]));
     }
@@ -519,7 +643,10 @@ mod tests {
         for i in 0..100u8 {
             match ring.push(&[i]) {
                 Ok(PushOutcome::Stored) => assert!(i < 3, "push {i} stored"),
-                Ok(PushOutcome::StoredDroppedOldest) => drops += 1,
+                Ok(PushOutcome::StoredDroppedOldest(n)) => {
+                    assert_eq!(n, 1, "equal-size records displace one each");
+                    drops += 1;
+                }
                 Err(e) => panic!("push {i}: {e}"),
             }
             assert_eq!(ring.dropped(), drops, "after push {i}");
@@ -549,7 +676,7 @@ mod tests {
             Ok(PushOutcome::Stored),
             "exactly MAX"
         );
-        assert_eq!(ring.push(b""), Ok(PushOutcome::StoredDroppedOldest));
+        assert_eq!(ring.push(b""), Ok(PushOutcome::StoredDroppedOldest(1)));
         assert_eq!(ring.front(), Some(&b""[..]));
     }
 
@@ -559,7 +686,7 @@ mod tests {
         assert_eq!(ring.capacity(), 1);
         assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
         assert!(ring.is_full());
-        assert_eq!(ring.push(b"b"), Ok(PushOutcome::StoredDroppedOldest));
+        assert_eq!(ring.push(b"b"), Ok(PushOutcome::StoredDroppedOldest(1)));
         assert_eq!(ring.drain_all(), v(&[b"b"]));
     }
 
@@ -699,11 +826,19 @@ mod tests {
     #[test]
     fn req_0814_storage_never_grows() {
         let mut ring = OfflineRing::with_capacity(7);
-        let storage =
-            |r: &OfflineRing| (r.data.as_ptr(), r.data.len(), r.lens.as_ptr(), r.lens.len());
+        let storage = |r: &OfflineRing| {
+            (
+                r.data.as_ptr(),
+                r.data.len(),
+                r.starts.as_ptr(),
+                r.starts.len(),
+                r.lens.as_ptr(),
+                r.lens.len(),
+            )
+        };
         let before = storage(&ring);
-        assert_eq!(before.1, 7 * MAX_RECORD_LEN);
-        assert_eq!(before.3, 7);
+        assert_eq!(before.1, 9 * MAX_RECORD_LEN);
+        assert_eq!((before.3, before.5), (7, 7));
         for i in 0..10_000usize {
             let len = (i * 37) % (MAX_RECORD_LEN + 1);
             assert!(ring.push(&vec![0x5A; len]).is_ok());
@@ -723,15 +858,74 @@ mod tests {
 
     #[test]
     fn memory_cost_matches_the_documented_formula() {
-        assert_eq!(OfflineRing::BYTES_PER_RECORD, 1426);
-        assert_eq!(
-            DEFAULT_RING_CAPACITY * OfflineRing::BYTES_PER_RECORD,
-            365_056
-        );
-        assert_eq!(1024 * OfflineRing::BYTES_PER_RECORD, 1_460_224);
+        let ring = OfflineRing::with_limits(DEFAULT_RING_CAPACITY, DEFAULT_RING_BYTES);
+        assert_eq!(ring.arena_bytes(), 393_216);
         #[cfg(target_pointer_width = "64")]
-        assert_eq!(std::mem::size_of::<OfflineRing>(), 56, "struct overhead");
+        {
+            assert_eq!(std::mem::size_of::<OfflineRing>(), 80, "struct overhead");
+            assert_eq!(ring.memory_bytes(), 393_216 + 4096 * 10 + 80);
+            // About 424 KiB, below libdlt's 500,000-byte buffer ceiling.
+            assert!(ring.memory_bytes() < 500_000);
+        }
+        // Capacity alone: room for that many maximum-size records.
+        let ring = OfflineRing::with_capacity(256);
+        assert_eq!(ring.arena_bytes(), 258 * 1424);
         assert_eq!(OfflineRing::MAX_RECORD, MAX_RECORD_LEN);
+        // The byte limit is clamped to what the record limit can use.
+        assert_eq!(OfflineRing::with_limits(2, 1 << 30).arena_bytes(), 4 * 1424);
+        assert_eq!(OfflineRing::with_limits(100, 10).arena_bytes(), 1424);
+    }
+
+    #[test]
+    fn req_0814_default_ring_holds_thousands_of_typical_records() {
+        let mut ring = OfflineRing::with_limits(DEFAULT_RING_CAPACITY, DEFAULT_RING_BYTES);
+        let mut i = 0u32;
+        while ring.push(&[i as u8; 100]) == Ok(PushOutcome::Stored) {
+            i += 1;
+        }
+        assert_eq!(i, 3932, "393,216 bytes / 100-byte records");
+        assert_eq!(ring.len(), 3932, "the 3933rd displaced the oldest");
+        assert_eq!(ring.dropped(), 1);
+        let mut ring = OfflineRing::with_limits(DEFAULT_RING_CAPACITY, DEFAULT_RING_BYTES);
+        let mut n = 0;
+        while ring.push(&[0; MAX_RECORD_LEN]) == Ok(PushOutcome::Stored) {
+            n += 1;
+        }
+        assert_eq!(n, 276, "maximum-size records");
+    }
+
+    #[test]
+    fn req_0815_a_long_record_displaces_as_many_short_ones_as_needed() {
+        let mut ring = OfflineRing::with_limits(100, MAX_RECORD_LEN);
+        for i in 0..14u8 {
+            assert_eq!(ring.push(&[i; 100]), Ok(PushOutcome::Stored));
+        }
+        // 1400 of 1424 bytes used; 500 more need 5 of the oldest to go.
+        assert_eq!(
+            ring.push(&[99; 500]),
+            Ok(PushOutcome::StoredDroppedOldest(5))
+        );
+        assert_eq!(ring.dropped(), 5);
+        let got = contents(&ring);
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[0], vec![5u8; 100], "oldest survivor");
+        assert_eq!(got[9], vec![99u8; 500], "newest last");
+        assert_eq!(ring.stored_bytes(), 900 + 500);
+    }
+
+    #[test]
+    fn a_record_never_straddles_the_arena_end() {
+        let mut ring = OfflineRing::with_limits(100, MAX_RECORD_LEN);
+        assert!(ring.push(&[1; 1000]).is_ok());
+        assert!(ring.push(&[2; 300]).is_ok());
+        assert!(ring.pop_front()); // free 0..1000; tail at 1300
+        assert!(ring.fits(124), "the 124 bytes before the end");
+        assert!(ring.fits(1000), "skips the end, starts at 0");
+        assert!(!ring.fits(1125), "1124 free before the live record");
+        assert_eq!(ring.push(&[3; 900]), Ok(PushOutcome::Stored));
+        assert_eq!(contents(&ring), vec![vec![2; 300], vec![3; 900]]);
+        // Both are contiguous slices of the right bytes, in order.
+        assert!(ring.front().is_some_and(|r| r.iter().all(|&b| b == 2)));
     }
 
     #[test]
@@ -797,7 +991,7 @@ mod tests {
                             model.pop_front();
                             model.push_back(r);
                             dropped += 1;
-                            prop_assert_eq!(got, Ok(PushOutcome::StoredDroppedOldest));
+                            prop_assert_eq!(got, Ok(PushOutcome::StoredDroppedOldest(1)));
                         } else {
                             model.push_back(r);
                             prop_assert_eq!(got, Ok(PushOutcome::Stored));
@@ -862,6 +1056,82 @@ mod tests {
                 prop_assert!(ring.iter().eq(model.iter().map(Vec::as_slice)));
             }
             prop_assert_eq!(ring.drain_all(), Vec::from(model));
+        }
+    }
+    proptest! {
+        /// With a byte limit: drops happen only when a record would not
+        /// fit, survivors are the newest records in order, and a record
+        /// always fits when the live bytes leave room for it, one skipped
+        /// arena end and one more of its own length.
+        #[test]
+        fn byte_limited_ring_keeps_the_newest_in_order_and_drops_only_when_needed(
+            cap in 1..64usize,
+            bytes in MAX_RECORD_LEN..4 * MAX_RECORD_LEN,
+            ops in prop::collection::vec(
+                prop_oneof![
+                    6 => (0..=MAX_RECORD_LEN).prop_map(Op::Push),
+                    6 => (0..=200usize).prop_map(Op::Push),
+                    3 => Just(Op::Pop),
+                    1 => (0..5000usize).prop_map(Op::Batch),
+                ],
+                0..300,
+            ),
+        ) {
+            let mut ring = OfflineRing::with_limits(cap, bytes);
+            let arena = ring.arena_bytes();
+            let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut dropped = 0u64;
+            let mut buf = vec![0u8; 5000];
+            for (tag, op) in (0u32..).zip(ops) {
+                match op {
+                    Op::Push(len) => {
+                        let live: usize = model.iter().map(Vec::len).sum();
+                        let must_fit = model.len() < cap
+                            && live + MAX_RECORD_LEN + 2 * len <= arena;
+                        let fits = ring.fits(len);
+                        let r = record(tag, len);
+                        let n = match ring.push(&r) {
+                            Ok(PushOutcome::Stored) => 0,
+                            Ok(PushOutcome::StoredDroppedOldest(n)) => n,
+                            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+                        };
+                        prop_assert_eq!(n == 0, fits, "fits() predicted the push");
+                        if must_fit {
+                            prop_assert_eq!(n, 0, "room for {} bytes, live {}", len, live);
+                        }
+                        if n > 0 {
+                            prop_assert!(
+                                model.len() == cap || live + len + 2 * MAX_RECORD_LEN > arena,
+                                "dropped {} with room: live {}, len {}", n, live, len
+                            );
+                        }
+                        prop_assert!(n <= model.len());
+                        model.drain(..n);
+                        model.push_back(r);
+                        dropped += n as u64;
+                    }
+                    Op::Pop => {
+                        prop_assert_eq!(ring.pop_front(), model.pop_front().is_some());
+                    }
+                    Op::Batch(size) => {
+                        let batch = ring.copy_batch_into(&mut buf[..size]);
+                        let expect: Vec<u8> = model
+                            .iter()
+                            .take(batch.records)
+                            .flatten()
+                            .copied()
+                            .collect();
+                        prop_assert_eq!(&buf[..batch.bytes], &expect[..]);
+                        ring.pop_front_n(batch.records);
+                        model.drain(..batch.records);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(ring.dropped(), dropped);
+                prop_assert!(ring.stored_bytes() <= arena);
+                prop_assert!(ring.len() <= cap);
+                prop_assert!(ring.iter().eq(model.iter().map(Vec::as_slice)));
+            }
         }
     }
 }

@@ -99,6 +99,21 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_nanos(total))
 }
 
+/// Voluntary context switches so far (times a thread blocked, e.g. to
+/// wait for input) summed over every thread of process `pid`, from
+/// `/proc/PID/task/*/status`. `None` when the process is gone.
+pub fn voluntary_switches(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let text = fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+        total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +159,16 @@ mod tests {
             after.saturating_sub(before)
         );
         assert_eq!(cpu_time(u32::MAX), None, "no such process");
+    }
+
+    #[test]
+    fn voluntary_switches_count_sleeps() {
+        let me = std::process::id();
+        let before = voluntary_switches(me).expect("our own status");
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let after = voluntary_switches(me).expect("our own status");
+        assert!(after >= before + 5, "5 sleeps, {} switches", after - before);
     }
 }

@@ -68,6 +68,7 @@ pub(crate) struct Config {
     pub(crate) ecu: EcuId,
     pub(crate) contexts: Arc<ContextTable>,
     pub(crate) ring_capacity: usize,
+    pub(crate) ring_bytes: usize,
     pub(crate) reconnect_initial: Duration,
     pub(crate) reconnect_max: Duration,
 }
@@ -84,7 +85,7 @@ pub(crate) fn spawn(
     ends: FlusherEnds,
     counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let ring = OfflineRing::with_capacity(cfg.ring_capacity);
+    let ring = OfflineRing::with_limits(cfg.ring_capacity, cfg.ring_bytes);
     std::thread::Builder::new()
         .name(THREAD_NAME.into())
         .spawn(move || {
@@ -373,12 +374,11 @@ impl Flusher {
     /// channel's own drop-oldest policy handles the rest; while
     /// disconnected it takes everything and the ring drops its oldest.
     fn take_from_channel(&mut self) {
-        let limit = match &self.conn {
-            Conn::Up { .. } => self.ring.capacity() - self.ring.len(),
-            Conn::Down { .. } => usize::MAX,
-        };
+        let limited = matches!(self.conn, Conn::Up { .. });
         let mut taken = 0;
-        while taken < limit {
+        // While connected, take a record only when any record would fit
+        // without displacing one.
+        while !limited || self.ring.fits(FRAME_CAP) {
             match self.ends.rx.try_recv() {
                 Ok(Msg::Record(f)) => {
                     taken += 1;
@@ -396,7 +396,11 @@ impl Flusher {
     fn store(&mut self, f: &Frame) {
         match self.ring.push(f.as_bytes()) {
             Ok(PushOutcome::Stored) => {}
-            Ok(PushOutcome::StoredDroppedOldest) => self.counters.drop_ring_full(),
+            Ok(PushOutcome::StoredDroppedOldest(n)) => {
+                for _ in 0..n {
+                    self.counters.drop_ring_full();
+                }
+            }
             // Frames are never larger than a ring slot.
             Err(_) => self.counters.drop_ring_full(),
         }
