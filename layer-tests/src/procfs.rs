@@ -114,6 +114,28 @@ pub fn voluntary_switches(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// CPU time used so far by the threads of this process whose name
+/// (`/proc/self/task/*/comm`, at most 15 bytes) starts with `prefix`.
+pub fn own_threads_cpu_time(prefix: &str) -> Duration {
+    let mut total = 0u64;
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in tasks.flatten() {
+        let name = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !name.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let stat = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +181,36 @@ mod tests {
             after.saturating_sub(before)
         );
         assert_eq!(cpu_time(u32::MAX), None, "no such process");
+    }
+
+    #[test]
+    fn own_threads_cpu_time_sees_only_the_named_thread() {
+        let spin = |name: &str| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(|| {
+                    let start = std::time::Instant::now();
+                    let mut x = 0u64;
+                    while start.elapsed() < Duration::from_millis(30) {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                    // Stay alive until the parent has read our time.
+                    std::thread::park();
+                })
+                .expect("spawn")
+        };
+        let t = spin("cpu-probe-named");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while own_threads_cpu_time("cpu-probe-named") < Duration::from_millis(10) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the spinning thread's CPU time never reached 10 ms"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(own_threads_cpu_time("no-such-thread-name"), Duration::ZERO);
+        t.thread().unpark();
+        t.join().expect("join");
     }
 
     #[test]
