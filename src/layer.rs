@@ -157,7 +157,7 @@ impl<S: Subscriber> Layer<S> for DltLayer {
             Counters::bump(&inner.counters.truncated);
         }
         Counters::bump(&inner.counters.emitted);
-        inner.producer.push(frame);
+        inner.producer.push(&frame);
     }
 }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use arrayvec::ArrayVec;
 
-use super::{Control, FlusherEnds, Msg};
+use super::{Control, FlusherEnds, Msg, Slot};
 use crate::contexts::{ContextTable, DIAGNOSTIC_INDEX};
 use crate::control::LevelControl;
 use crate::frame::{self, Frame, FRAME_CAP};
@@ -380,9 +380,9 @@ impl Flusher {
         // without displacing one.
         while !limited || self.ring.fits(FRAME_CAP) {
             match self.ends.rx.try_recv() {
-                Ok(Msg::Record(f)) => {
+                Ok(Msg::Record(slot)) => {
                     taken += 1;
-                    self.store(&f);
+                    self.store(slot);
                 }
                 Ok(Msg::Wake) => {}
                 Err(_) => break,
@@ -393,16 +393,18 @@ impl Flusher {
         }
     }
 
-    fn store(&mut self, f: &Frame) {
-        match self.ring.push(f.as_bytes()) {
-            Ok(PushOutcome::Stored) => {}
-            Ok(PushOutcome::StoredDroppedOldest(n)) => {
-                for _ in 0..n {
-                    self.counters.drop_ring_full();
-                }
-            }
+    /// Moves the record in `slot` into the ring and frees the slot.
+    fn store(&mut self, slot: Slot) {
+        let ring = &mut self.ring;
+        let outcome = self.ends.take_record(slot, |bytes| ring.push(bytes));
+        let dropped = match outcome {
+            Ok(PushOutcome::Stored) => 0,
+            Ok(PushOutcome::StoredDroppedOldest(n)) => n,
             // Frames are never larger than a ring slot.
-            Err(_) => self.counters.drop_ring_full(),
+            Err(_) => 1,
+        };
+        for _ in 0..dropped {
+            self.counters.drop_ring_full();
         }
     }
 
@@ -572,9 +574,9 @@ impl Flusher {
                 std::thread::sleep(timeout.min(HOT_POLL));
             }
             _ => match self.ends.rx.recv_timeout(timeout) {
-                Ok(Msg::Record(f)) => {
+                Ok(Msg::Record(slot)) => {
                     self.hot = HOT_ROUNDS;
-                    self.store(&f);
+                    self.store(slot);
                 }
                 Ok(Msg::Wake) | Err(_) => {}
             },

@@ -1,32 +1,34 @@
 //! The bounded queue between the producers (the layer, on the application's
 //! threads) and the one background flusher, and the lossy producer handle.
 //!
-//! The producer's only operation is [`Producer::push`]: a `try_send` into a
-//! bounded `flume` channel. It never waits. When the channel is full the
-//! producer removes the *oldest* queued record, counts it as dropped, and
-//! queues the new one (REQ_0815's drop-oldest policy, applied to the queue
-//! as well as to the ring). Control messages (flush, shutdown) travel on a
-//! separate small channel so that eviction can never discard one; a
-//! [`Msg::Wake`] on the data channel wakes a sleeping flusher to read them.
+//! The producer's only operation is [`Producer::push`]: it takes a free
+//! slot of the [`FramePool`], copies the record's bytes into it and does a
+//! `try_send` of the slot's index into a bounded `flume` channel. It never
+//! waits. When every slot is taken the producer removes the *oldest*
+//! queued record, counts it as dropped, and reuses its slot (REQ_0815's
+//! drop-oldest policy, applied to the queue as well as to the ring).
+//! Control messages (flush, shutdown) travel on a separate small channel so
+//! that eviction can never discard one; a [`Msg::Wake`] on the data
+//! channel wakes a sleeping flusher to read them.
 
 pub(crate) mod flusher;
+mod pool;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use pool::{FramePool, Slot};
+
 use crate::frame::Frame;
 use crate::stats::Counters;
 
-/// What travels on the data channel.
-// Records are stored inline on purpose: boxing them would allocate on the
-// producer's ERROR path (REQ_0813). `Wake` is rare and costs a slot.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+/// What travels on the data channel: 8 bytes, never a whole frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Msg {
-    /// One encoded record.
-    Record(Frame),
+    /// One encoded record, in this slot of the [`FramePool`].
+    Record(Slot),
     /// No data: wakes the flusher to look at the control channel.
     Wake,
 }
@@ -55,6 +57,9 @@ pub(crate) struct Producer {
     tx: flume::Sender<Msg>,
     /// A receiver used only to evict the oldest record when full.
     evict: flume::Receiver<Msg>,
+    pool: Arc<FramePool>,
+    free_tx: flume::Sender<Slot>,
+    free_rx: flume::Receiver<Slot>,
     /// Cleared by the flusher when it exits.
     alive: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -65,7 +70,20 @@ pub(crate) struct Producer {
 pub(crate) struct FlusherEnds {
     pub(crate) rx: flume::Receiver<Msg>,
     pub(crate) ctl: flume::Receiver<Control>,
+    pub(crate) pool: Arc<FramePool>,
+    /// Where the flusher returns a slot once it has copied the record out.
+    pub(crate) free_tx: flume::Sender<Slot>,
     pub(crate) alive: Arc<AtomicBool>,
+}
+
+impl FlusherEnds {
+    /// Calls `f` with the record in `slot`, then frees the slot.
+    pub(crate) fn take_record<R>(&self, slot: Slot, f: impl FnOnce(&[u8]) -> R) -> R {
+        let r = self.pool.read(slot, f);
+        // Never full: the free list has room for every slot.
+        let _ = self.free_tx.try_send(slot);
+        r
+    }
 }
 
 /// The handle the guard keeps: sends control messages and wakes.
@@ -80,17 +98,22 @@ pub(crate) struct ControlHandle {
 /// wait (with its own timeout), never a producer.
 const CONTROL_CAPACITY: usize = 64;
 
-/// Creates the channels, with the data channel's storage reserved up
-/// front: flume grows a bounded queue lazily on the *sending* thread the
-/// first time it fills, which would allocate on a producer's ERROR path
-/// (REQ_0813). Filling it once with [`Msg::Wake`] and draining it makes
-/// that growth happen here, at init.
+/// Room on the data channel beyond one message per slot, for wake-ups.
+const WAKE_ROOM: usize = 8;
+
+/// Creates the pool and the channels, with every channel's storage
+/// reserved up front: flume grows a bounded queue lazily on the *sending*
+/// thread the first time it fills, which would allocate on a producer's
+/// ERROR path (REQ_0813). Filling the data channel once with [`Msg::Wake`]
+/// and draining it makes that growth happen here, at init; the pool's free
+/// list is filled by [`FramePool::new`].
 pub(crate) fn channel(
     capacity: usize,
     counters: Arc<Counters>,
 ) -> (Producer, ControlHandle, FlusherEnds) {
-    let capacity = capacity.max(1);
-    let (tx, rx) = flume::bounded(capacity);
+    let (pool, free_tx, free_rx) = FramePool::new(capacity);
+    let pool = Arc::new(pool);
+    let (tx, rx) = flume::bounded(pool.len() + WAKE_ROOM);
     let (ctl_tx, ctl_rx) = flume::bounded(CONTROL_CAPACITY);
     while tx.try_send(Msg::Wake).is_ok() {}
     while rx.try_recv().is_ok() {}
@@ -99,6 +122,9 @@ pub(crate) fn channel(
         Producer {
             tx: tx.clone(),
             evict: rx.clone(),
+            pool: pool.clone(),
+            free_tx: free_tx.clone(),
+            free_rx,
             alive: alive.clone(),
             counters,
         },
@@ -106,53 +132,103 @@ pub(crate) fn channel(
         FlusherEnds {
             rx,
             ctl: ctl_rx,
+            pool,
+            free_tx,
             alive,
         },
     )
 }
 
+/// How many times a producer tries to make room before it drops its own
+/// record instead (another producer keeps winning the freed slot).
+const MAKE_ROOM_ATTEMPTS: usize = 4;
+
 impl Producer {
-    /// Queues `frame` without ever waiting. When the channel is full the
-    /// oldest queued record is dropped and counted; when the flusher is
-    /// gone, `frame` is dropped and counted.
+    /// Queues a copy of `frame` without ever waiting. When every slot is
+    /// taken the oldest queued record is dropped and counted; when the
+    /// flusher is gone, `frame` is dropped and counted.
     #[inline]
-    pub(crate) fn push(&self, frame: Frame) {
-        match self.tx.try_send(Msg::Record(frame)) {
+    pub(crate) fn push(&self, frame: &Frame) {
+        let slot = match self.free_rx.try_recv() {
+            Ok(slot) => slot,
+            Err(_) => match self.reclaim() {
+                Some(slot) => slot,
+                None => return,
+            },
+        };
+        self.pool.write(slot, frame.as_bytes());
+        match self.tx.try_send(Msg::Record(slot)) {
             Ok(()) => {}
-            Err(flume::TrySendError::Full(msg)) => self.push_full(msg),
+            Err(flume::TrySendError::Full(msg)) => self.push_full(msg, slot),
             Err(flume::TrySendError::Disconnected(_)) => {
+                self.free(slot);
                 Counters::bump(&self.counters.dropped_no_flusher);
             }
         }
     }
 
-    /// The slow path of [`push`](Self::push): make room by dropping the
-    /// oldest record, then queue. Bounded: at most a few attempts, then
-    /// the new record itself is dropped (another producer keeps winning
-    /// the freed slot), which is counted the same way.
+    /// The slow path when no slot is free: take the slot of the oldest
+    /// queued record, which is dropped and counted. `None` (with the new
+    /// record counted as dropped) when the flusher is gone or no slot
+    /// could be had in a few attempts.
     #[cold]
-    fn push_full(&self, mut msg: Msg) {
+    fn reclaim(&self) -> Option<Slot> {
         if !self.alive.load(Ordering::Acquire) {
             Counters::bump(&self.counters.dropped_no_flusher);
-            return;
+            return None;
         }
-        for _ in 0..4 {
+        for _ in 0..MAKE_ROOM_ATTEMPTS {
             match self.evict.try_recv() {
-                Ok(Msg::Record(_old)) => self.counters.drop_queue_full(),
+                Ok(Msg::Record(old)) => {
+                    self.counters.drop_queue_full();
+                    return Some(old);
+                }
                 // A wake-up is not a record; dropping it is harmless
                 // because a full channel keeps the flusher busy anyway.
+                Ok(Msg::Wake) => {}
+                // The flusher or another producer holds the slots; one may
+                // have come back.
+                Err(_) => {
+                    if let Ok(slot) = self.free_rx.try_recv() {
+                        return Some(slot);
+                    }
+                }
+            }
+        }
+        self.counters.drop_queue_full();
+        None
+    }
+
+    /// The slow path when the data channel itself is full (of wake-ups):
+    /// drop the oldest message, then queue. Bounded, like
+    /// [`reclaim`](Self::reclaim).
+    #[cold]
+    fn push_full(&self, mut msg: Msg, slot: Slot) {
+        for _ in 0..MAKE_ROOM_ATTEMPTS {
+            match self.evict.try_recv() {
+                Ok(Msg::Record(old)) => {
+                    self.counters.drop_queue_full();
+                    self.free(old);
+                }
                 Ok(Msg::Wake) | Err(_) => {}
             }
             match self.tx.try_send(msg) {
                 Ok(()) => return,
                 Err(flume::TrySendError::Full(m)) => msg = m,
                 Err(flume::TrySendError::Disconnected(_)) => {
+                    self.free(slot);
                     Counters::bump(&self.counters.dropped_no_flusher);
                     return;
                 }
             }
         }
+        self.free(slot);
         self.counters.drop_queue_full();
+    }
+
+    /// Returns `slot` to the free list (never full: it has room for all).
+    fn free(&self, slot: Slot) {
+        let _ = self.free_tx.try_send(slot);
     }
 
     /// Records waiting in the channel now.
@@ -226,11 +302,15 @@ mod tests {
         f
     }
 
-    fn tag(m: Msg) -> Option<u8> {
-        match m {
-            Msg::Record(f) => f.as_bytes().first().copied(),
-            Msg::Wake => None,
-        }
+    /// The first byte of each queued record, in order, freeing the slots.
+    fn tags(ends: &FlusherEnds) -> Vec<u8> {
+        ends.rx
+            .try_iter()
+            .filter_map(|m| match m {
+                Msg::Record(slot) => ends.take_record(slot, |b| b.first().copied()),
+                Msg::Wake => None,
+            })
+            .collect()
     }
 
     #[test]
@@ -238,13 +318,22 @@ mod tests {
         let counters = Arc::new(Counters::new());
         let (p, _ctl, ends) = channel(3, counters.clone());
         for t in 1..=5 {
-            p.push(frame(t));
+            p.push(&frame(t));
         }
-        let got: Vec<_> = ends.rx.try_iter().filter_map(tag).collect();
-        assert_eq!(got, [3, 4, 5], "newest kept, oldest dropped, order kept");
+        assert_eq!(
+            tags(&ends),
+            [3, 4, 5],
+            "newest kept, oldest dropped, order kept"
+        );
         let s = counters.snapshot(0);
         assert_eq!(s.dropped_queue_full, 2);
         assert_eq!(counters.ledger.pending(0).map(|p| p.count), Some(2));
+        // Every slot came back: three more records fit without a drop.
+        for t in 6..=8 {
+            p.push(&frame(t));
+        }
+        assert_eq!(tags(&ends), [6, 7, 8]);
+        assert_eq!(counters.snapshot(0).dropped_queue_full, 2);
     }
 
     #[test]
@@ -254,12 +343,26 @@ mod tests {
         let far = Instant::now() + std::time::Duration::from_secs(1);
         let (ack, _ack_rx) = flume::bounded(1);
         assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
-        p.push(frame(1));
-        p.push(frame(2)); // evicts the Wake, not a record
-        let got: Vec<_> = ends.rx.try_iter().filter_map(tag).collect();
-        assert_eq!(got, [1, 2]);
+        p.push(&frame(1));
+        p.push(&frame(2));
+        assert_eq!(tags(&ends), [1, 2]);
         assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
         assert!(ends.ctl.try_recv().is_ok(), "control message survived");
+    }
+
+    #[test]
+    fn a_channel_full_of_wake_ups_still_takes_records() {
+        let counters = Arc::new(Counters::new());
+        let (p, ctl, ends) = channel(1, counters.clone());
+        let far = Instant::now() + std::time::Duration::from_secs(1);
+        for _ in 0..=WAKE_ROOM {
+            let (ack, _ack_rx) = flume::bounded(1);
+            assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
+        }
+        assert_eq!(ends.rx.len(), 1 + WAKE_ROOM, "data channel full of wakes");
+        p.push(&frame(7));
+        assert_eq!(tags(&ends), [7]);
+        assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
     }
 
     #[test]
@@ -267,9 +370,27 @@ mod tests {
         let counters = Arc::new(Counters::new());
         let (p, _ctl, ends) = channel(1, counters.clone());
         ends.alive.store(false, Ordering::Release);
-        p.push(frame(1));
-        p.push(frame(2));
+        p.push(&frame(1));
+        p.push(&frame(2));
         assert_eq!(counters.snapshot(0).dropped_no_flusher, 1);
         assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
+    }
+
+    #[test]
+    fn req_0813_records_travel_as_slot_indices_not_frames() {
+        assert!(
+            std::mem::size_of::<Msg>() <= 8,
+            "{}",
+            std::mem::size_of::<Msg>()
+        );
+        let counters = Arc::new(Counters::new());
+        let (p, _ctl, ends) = channel(4, counters);
+        let mut long = Frame::new();
+        long.try_copy_from(&[0xAB; 1000]).expect("fits");
+        p.push(&long);
+        let Ok(Msg::Record(slot)) = ends.rx.try_recv() else {
+            panic!("a record was queued");
+        };
+        assert_eq!(ends.take_record(slot, <[u8]>::to_vec), vec![0xAB; 1000]);
     }
 }
