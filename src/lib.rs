@@ -39,8 +39,8 @@
 //! - **REQ_0812** Logging never blocks: the calling thread encodes and
 //!   does one non-blocking push; it never waits on the daemon.
 //! - **REQ_0813** ERROR and FATAL records never allocate on the calling
-//!   thread: frames are fixed-size stack buffers and the channel's storage
-//!   is reserved at build time.
+//!   thread: frames are fixed-size stack buffers, copied into a frame pool
+//!   allocated at build time, and the channels' storage is reserved then.
 //! - **REQ_0814** While the daemon is away, records wait in a bounded ring
 //!   allocated once at build time, and drain in FIFO order on reconnect.
 //! - **REQ_0815** When the channel or the ring is full, the oldest record
