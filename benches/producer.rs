@@ -130,6 +130,39 @@ mod libdlt {
         fn taktora_bench_dlt_register() -> i32;
         fn taktora_bench_dlt_log();
         fn taktora_bench_dlt_unregister();
+        fn taktora_bench_c_allocs_arm(on: i32);
+        fn taktora_bench_c_allocs() -> u64;
+        fn taktora_bench_c_malloc_probe();
+    }
+
+    /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING(msg), DLT_UINT64(42),
+    /// DLT_INT64(-3), DLT_BOOL(1))`, with the C allocation counter armed
+    /// around it (two thread-local stores through FFI, a few ns).
+    #[inline(never)]
+    pub(crate) fn log_counted() {
+        // SAFETY: C functions without pointer arguments; they only write
+        // the calling thread's own counter state.
+        unsafe {
+            taktora_bench_c_allocs_arm(1);
+            taktora_bench_dlt_log();
+            taktora_bench_c_allocs_arm(0);
+        }
+    }
+
+    /// C allocations counted on this thread so far.
+    pub(crate) fn c_allocs() -> u64 {
+        // SAFETY: reads the calling thread's counter.
+        unsafe { taktora_bench_c_allocs() }
+    }
+
+    /// One armed `malloc` + `free` from C: proves the counter sees C code.
+    pub(crate) fn c_malloc_probe() {
+        // SAFETY: as above; the probe frees what it allocates.
+        unsafe {
+            taktora_bench_c_allocs_arm(1);
+            taktora_bench_c_malloc_probe();
+            taktora_bench_c_allocs_arm(0);
+        }
     }
 
     /// Registers the shim's app `LDLT` / context `BNCH` with the daemon
@@ -137,14 +170,6 @@ mod libdlt {
     pub(crate) fn register() -> i32 {
         // SAFETY: a C function without arguments; libdlt is thread-safe.
         unsafe { taktora_bench_dlt_register() }
-    }
-
-    /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING(msg), DLT_UINT64(42),
-    /// DLT_INT64(-3), DLT_BOOL(1))`.
-    #[inline(never)]
-    pub(crate) fn log() {
-        // SAFETY: as above; called only after `register`.
-        unsafe { taktora_bench_dlt_log() }
     }
 
     pub(crate) fn unregister() {
@@ -332,8 +357,18 @@ fn main() {
         std::env::set_var("DLT_PIPE_DIR", daemon.dir());
         assert_eq!(libdlt::register(), 0, "libdlt registration");
         std::thread::sleep(Duration::from_millis(500));
-        let mut row = measure(LIBDLT, paced(), libdlt::log);
-        row.note = "allocs: C malloc is not seen by the Rust counter".into();
+        let before = libdlt::c_allocs();
+        libdlt::c_malloc_probe();
+        assert_eq!(
+            libdlt::c_allocs(),
+            before + 1,
+            "the C allocation counter does not see C's malloc"
+        );
+        let before = libdlt::c_allocs();
+        let mut row = measure(LIBDLT, paced(), libdlt::log_counted);
+        let calls = (WARM_UP + SAMPLES) as f64;
+        row.allocs = (libdlt::c_allocs() - before) as f64 / calls;
+        row.note = "allocs: C malloc/calloc/realloc, counted by the shim".into();
         rows.push(row);
         libdlt::unregister();
     }
