@@ -4,8 +4,12 @@
 //! libdlt peer). A plain `std::time` harness: every call is timed on its
 //! own and the report gives median, p99, p99.9 and the heap allocations
 //! per call counted on the calling thread (a per-thread counting global
-//! allocator). All scenarios run in this one process, one after another,
-//! on the main thread, each under its own scoped subscriber.
+//! allocator; libdlt's C allocations through a malloc shim). All scenarios
+//! run in this one process on the main thread, each under its own scoped
+//! subscriber, and they are *interleaved*: every scenario is set up first,
+//! then `ROUNDS` rounds each time `BLOCK` calls of every scenario in turn,
+//! so that a noisy spell on a shared machine lands on all rows alike and
+//! the ratios between rows stay meaningful.
 //!
 //! The event is one ERROR with a message and `id=42u64, temp=-3i64,
 //! ok=true` (the `log` path: the same values formatted into its message).
@@ -37,9 +41,13 @@ static ALLOC: CountingAllocator = CountingAllocator;
 
 // === the harness ===
 
-/// Timed calls per scenario.
-const SAMPLES: usize = 20_000;
-/// Untimed calls first.
+/// Rounds; every scenario runs `BLOCK` timed calls per round.
+const ROUNDS: usize = 20;
+/// Timed calls per scenario and round.
+const BLOCK: usize = 1_000;
+/// Timed calls per scenario in all.
+const SAMPLES: usize = ROUNDS * BLOCK;
+/// Untimed calls per scenario first.
 const WARM_UP: usize = 2_000;
 /// Offered rate for the paced scenarios.
 const RATE: u32 = 10_000;
@@ -55,46 +63,142 @@ struct Row {
     note: String,
 }
 
-/// Times `SAMPLES` calls of `f`, `period` apart (None: back to back).
-/// The warm-up is paced like the timed calls, so that it does not flood
-/// a connected pipeline into its drop path before the measurement.
-fn measure(name: &str, period: Option<Duration>, mut f: impl FnMut()) -> Row {
-    let mut ns = vec![0u64; SAMPLES];
-    let mut next = Instant::now();
-    for _ in 0..WARM_UP {
-        if let Some(p) = period {
-            next += p;
-            while Instant::now() < next {
-                std::hint::spin_loop();
-            }
+/// One scenario: what to call, under which subscriber, how fast.
+struct Case {
+    name: &'static str,
+    /// The subscriber the calls run under (`None`: no `tracing` at all).
+    dispatch: Option<tracing::Dispatch>,
+    period: Option<Duration>,
+    call: fn(),
+    /// A taktora-log pipeline, for the notes on what it did.
+    guard: Option<FlushGuard>,
+    /// Count allocations with the C shim (libdlt) instead of the Rust
+    /// allocator.
+    c_allocs: bool,
+    note: String,
+    ns: Vec<u64>,
+    allocs: u64,
+    /// Times the calling thread blocked during timed blocks (pacing spins,
+    /// so every one is a wait inside a call).
+    waits: u64,
+    /// Times the scheduler preempted the calling thread during timed
+    /// blocks (in a call or in the pacing spin between calls).
+    preempted: u64,
+}
+
+impl Case {
+    fn new(name: &'static str, dispatch: Option<tracing::Dispatch>, call: fn()) -> Self {
+        Self {
+            name,
+            dispatch,
+            period: paced(),
+            call,
+            guard: None,
+            c_allocs: false,
+            note: String::new(),
+            ns: Vec::with_capacity(SAMPLES),
+            allocs: 0,
+            waits: 0,
+            preempted: 0,
         }
-        f();
     }
-    let allocs = count_allocs(|| {
-        for slot in ns.iter_mut() {
-            if let Some(p) = period {
-                next += p;
-                while Instant::now() < next {
-                    std::hint::spin_loop();
+
+    fn taktora(name: &'static str, layer: DltLayer, guard: FlushGuard, call: fn()) -> Self {
+        let levels = layer.levels();
+        let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
+        let mut case = Case::new(name, Some(tracing::Dispatch::new(subscriber)), call);
+        case.guard = Some(guard);
+        case
+    }
+
+    /// Runs `n` calls, timed when `timed`, paced like the measurement.
+    fn run(&mut self, n: usize, timed: bool) {
+        let (period, call) = (self.period, self.call);
+        let ns = &mut self.ns;
+        let mut body = || {
+            let mut next = Instant::now();
+            for _ in 0..n {
+                if let Some(p) = period {
+                    next += p;
+                    while Instant::now() < next {
+                        std::hint::spin_loop();
+                    }
+                }
+                let t0 = Instant::now();
+                call();
+                let dt = t0.elapsed().as_nanos() as u64;
+                if timed {
+                    ns.push(dt);
                 }
             }
-            let t0 = Instant::now();
-            f();
-            *slot = t0.elapsed().as_nanos() as u64;
+        };
+        let mut counted = || {
+            if self.c_allocs {
+                c_allocs(&mut body)
+            } else {
+                count_allocs(&mut body)
+            }
+        };
+        let switches = layer_tests::thread_voluntary_switches().unwrap_or(0);
+        let preempted = layer_tests::thread_involuntary_switches().unwrap_or(0);
+        let allocs = match &self.dispatch {
+            Some(d) => tracing::dispatcher::with_default(d, counted),
+            None => counted(),
+        };
+        if timed {
+            self.allocs += allocs;
+            let now = layer_tests::thread_voluntary_switches().unwrap_or(0);
+            self.waits += now.saturating_sub(switches);
+            let now = layer_tests::thread_involuntary_switches().unwrap_or(0);
+            self.preempted += now.saturating_sub(preempted);
         }
-    }) as f64
-        / SAMPLES as f64;
-    ns.sort_unstable();
-    let pct = |p: f64| ns[((SAMPLES as f64 * p) as usize).min(SAMPLES - 1)];
-    Row {
-        name: name.into(),
-        median: pct(0.5),
-        p99: pct(0.99),
-        p999: pct(0.999),
-        max: ns[SAMPLES - 1],
-        allocs,
-        note: String::new(),
     }
+
+    fn row(mut self) -> Row {
+        if let Some(guard) = &self.guard {
+            guard.flush(Duration::from_secs(5));
+            let s = guard.stats();
+            self.note = format!(
+                "written {} dropped(queue {} ring {}) of {} (warm-up incl.)",
+                s.written, s.dropped_queue_full, s.dropped_ring_full, s.emitted
+            );
+        }
+        self.note = format!(
+            "waits {} preempted {}; {}",
+            self.waits, self.preempted, self.note
+        );
+        let mut ns = self.ns;
+        ns.sort_unstable();
+        let n = ns.len().max(1);
+        let pct = |p: f64| {
+            ns.get(((n as f64 * p) as usize).min(n - 1))
+                .copied()
+                .unwrap_or(0)
+        };
+        Row {
+            name: self.name.into(),
+            median: pct(0.5),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: ns.last().copied().unwrap_or(0),
+            allocs: self.allocs as f64 / n as f64,
+            note: self.note,
+        }
+    }
+}
+
+/// Counts libdlt's C allocations made by `f` on this thread.
+#[cfg(feature = "libdlt-bench")]
+fn c_allocs(f: impl FnOnce()) -> u64 {
+    let before = libdlt::c_allocs();
+    libdlt::armed(f);
+    libdlt::c_allocs() - before
+}
+
+#[cfg(not(feature = "libdlt-bench"))]
+fn c_allocs(f: impl FnOnce()) -> u64 {
+    f();
+    0
 }
 
 fn paced() -> Option<Duration> {
@@ -136,17 +240,22 @@ mod libdlt {
     }
 
     /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING(msg), DLT_UINT64(42),
-    /// DLT_INT64(-3), DLT_BOOL(1))`, with the C allocation counter armed
-    /// around it (two thread-local stores through FFI, a few ns).
+    /// DLT_INT64(-3), DLT_BOOL(1))`.
     #[inline(never)]
-    pub(crate) fn log_counted() {
-        // SAFETY: C functions without pointer arguments; they only write
-        // the calling thread's own counter state.
-        unsafe {
-            taktora_bench_c_allocs_arm(1);
-            taktora_bench_dlt_log();
-            taktora_bench_c_allocs_arm(0);
-        }
+    pub(crate) fn log() {
+        // SAFETY: a C function without arguments; called only after
+        // `register`.
+        unsafe { taktora_bench_dlt_log() }
+    }
+
+    /// Runs `f` with the C allocation counter armed on this thread.
+    pub(crate) fn armed(f: impl FnOnce()) {
+        // SAFETY: C functions taking an int; they only write the calling
+        // thread's own counter state.
+        unsafe { taktora_bench_c_allocs_arm(1) };
+        f();
+        // SAFETY: as above.
+        unsafe { taktora_bench_c_allocs_arm(0) };
     }
 
     /// C allocations counted on this thread so far.
@@ -180,12 +289,6 @@ mod libdlt {
 
 // === scenarios ===
 
-fn with_layer<T>(layer: DltLayer, f: impl FnOnce() -> T) -> T {
-    let levels = layer.levels();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
-    tracing::subscriber::with_default(subscriber, f)
-}
-
 fn build(app: &str, dir: &Path) -> (DltLayer, FlushGuard) {
     DltLayer::builder(app)
         .with_pipe_dir(dir)
@@ -199,33 +302,6 @@ fn wait_connected(guard: &FlushGuard) {
         assert!(Instant::now() < deadline, "layer did not connect");
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-fn stats_note(before: taktora_log::Stats, after: taktora_log::Stats) -> String {
-    format!(
-        "written {} dropped(queue {} ring {}) of {} (warm-up incl.)",
-        after.written - before.written,
-        after.dropped_queue_full - before.dropped_queue_full,
-        after.dropped_ring_full - before.dropped_ring_full,
-        after.emitted - before.emitted,
-    )
-}
-
-/// Runs a taktora scenario and notes what the pipeline did meanwhile.
-fn taktora_row(
-    name: &str,
-    layer: &DltLayer,
-    guard: &FlushGuard,
-    period: Option<Duration>,
-    event: fn(),
-) -> Row {
-    with_layer(layer.clone(), || {
-        let before = guard.stats();
-        let mut row = measure(name, period, event);
-        guard.flush(Duration::from_secs(5));
-        row.note = stats_note(before, guard.stats());
-        row
-    })
 }
 
 fn signal(pid: u32, sig: libc::c_int) {
@@ -253,7 +329,7 @@ fn print_conditions() {
     println!("kernel: {}", read("/proc/sys/kernel/osrelease").trim());
     println!("load average at start: {}", read("/proc/loadavg").trim());
     println!(
-        "samples {SAMPLES} per row after {WARM_UP} warm-up; paced rows at {RATE}/s (busy-wait between calls)"
+        "samples {SAMPLES} per row ({ROUNDS} interleaved rounds of {BLOCK}) after {WARM_UP} warm-up; paced rows at {RATE}/s (busy-wait between calls)"
     );
     println!(
         "profile: {}",
@@ -316,41 +392,37 @@ fn main() {
     }
     print_conditions();
     tracing_log::LogTracer::init().expect("install LogTracer");
-    let mut rows = Vec::new();
+    let mut cases = Vec::new();
 
-    rows.push(measure(TIMER, paced(), || {}));
-
+    cases.push(Case::new(TIMER, None, || {}));
     let noop = tracing_subscriber::registry().with(NoopLayer);
-    rows.push(tracing::subscriber::with_default(noop, || {
-        measure(NOOP, paced(), tracing_event)
-    }));
+    cases.push(Case::new(
+        NOOP,
+        Some(tracing::Dispatch::new(noop)),
+        tracing_event,
+    ));
 
-    // Connected, then stalled, on one private daemon.
-    let mut daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
-    {
-        let (layer, guard) = build("TKLG", daemon.dir());
-        wait_connected(&guard);
-        rows.push(taktora_row(
-            CONNECTED,
-            &layer,
-            &guard,
-            paced(),
-            tracing_event,
-        ));
-        rows.push(taktora_row(
-            LOG_CONNECTED,
-            &layer,
-            &guard,
-            paced(),
-            log_event,
-        ));
-        let pid = daemon.pid().expect("daemon running");
-        signal(pid, libc::SIGSTOP);
-        let row = taktora_row(STALLED, &layer, &guard, paced(), tracing_event);
-        signal(pid, libc::SIGCONT);
-        rows.push(row);
-        drop(guard);
-    }
+    // Connected (tracing and log) and libdlt share one private daemon; the
+    // stalled scenario has its own, SIGSTOPped for the whole measurement.
+    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let (layer, guard) = build("TKLG", daemon.dir());
+    wait_connected(&guard);
+    let (log_layer, log_guard) = build("TKLB", daemon.dir());
+    wait_connected(&log_guard);
+    cases.push(Case::taktora(CONNECTED, layer, guard, tracing_event));
+    cases.push(Case::taktora(
+        LOG_CONNECTED,
+        log_layer,
+        log_guard,
+        log_event,
+    ));
+
+    let stalled_daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let (layer, guard) = build("TKST", stalled_daemon.dir());
+    wait_connected(&guard);
+    let stalled_pid = stalled_daemon.pid().expect("daemon running");
+    signal(stalled_pid, libc::SIGSTOP);
+    cases.push(Case::taktora(STALLED, layer, guard, tracing_event));
 
     #[cfg(feature = "libdlt-bench")]
     {
@@ -358,54 +430,62 @@ fn main() {
         assert_eq!(libdlt::register(), 0, "libdlt registration");
         std::thread::sleep(Duration::from_millis(500));
         let before = libdlt::c_allocs();
-        libdlt::c_malloc_probe();
+        libdlt::armed(libdlt::c_malloc_probe);
         assert_eq!(
             libdlt::c_allocs(),
             before + 1,
             "the C allocation counter does not see C's malloc"
         );
-        let before = libdlt::c_allocs();
-        let mut row = measure(LIBDLT, paced(), libdlt::log_counted);
-        let calls = (WARM_UP + SAMPLES) as f64;
-        row.allocs = (libdlt::c_allocs() - before) as f64 / calls;
-        row.note = "allocs: C malloc/calloc/realloc, counted by the shim".into();
-        rows.push(row);
-        libdlt::unregister();
+        let mut case = Case::new(LIBDLT, None, libdlt::log);
+        case.c_allocs = true;
+        case.note = "allocs: C malloc/calloc/realloc, counted by the shim".into();
+        cases.push(case);
     }
 
-    {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (layer, guard) = build("TKAB", dir.path());
-        rows.push(taktora_row(ABSENT, &layer, &guard, paced(), tracing_event));
-        drop(guard);
+    let absent_dir = tempfile::tempdir().expect("tempdir");
+    let (layer, guard) = build("TKAB", absent_dir.path());
+    cases.push(Case::taktora(ABSENT, layer, guard, tracing_event));
+
+    let full_dir = tempfile::tempdir().expect("tempdir");
+    let (layer, guard) = DltLayer::builder("TKFL")
+        .with_pipe_dir(full_dir.path())
+        .with_channel_capacity(4)
+        .with_ring_capacity(16)
+        .build()
+        .expect("build layer");
+    let mut case = Case::taktora(FULL, layer, guard, tracing_event);
+    case.period = None;
+    cases.push(case);
+
+    let fmt_dir = tempfile::tempdir().expect("tempdir");
+    let file = std::fs::File::create(fmt_dir.path().join("fmt.log")).expect("log file");
+    let (writer, appender_guard) = tracing_appender::non_blocking(file);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(writer);
+    let subscriber = tracing_subscriber::registry().with(fmt);
+    let mut case = Case::new(
+        APPENDER,
+        Some(tracing::Dispatch::new(subscriber)),
+        tracing_event,
+    );
+    case.note = "writes to a file in a temp dir".into();
+    cases.push(case);
+
+    for case in &mut cases {
+        case.run(WARM_UP, false);
     }
-    {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (layer, guard) = DltLayer::builder("TKFL")
-            .with_pipe_dir(dir.path())
-            .with_channel_capacity(4)
-            .with_ring_capacity(16)
-            .build()
-            .expect("build layer");
-        rows.push(taktora_row(FULL, &layer, &guard, None, tracing_event));
-        drop(guard);
+    for _ in 0..ROUNDS {
+        for case in &mut cases {
+            case.run(BLOCK, true);
+        }
     }
-    {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = std::fs::File::create(dir.path().join("fmt.log")).expect("log file");
-        let (writer, appender_guard) = tracing_appender::non_blocking(file);
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_ansi(false)
-            .with_writer(writer);
-        let subscriber = tracing_subscriber::registry().with(fmt);
-        let mut row = tracing::subscriber::with_default(subscriber, || {
-            measure(APPENDER, paced(), tracing_event)
-        });
-        row.note = "writes to a file in a temp dir".into();
-        rows.push(row);
-        drop(appender_guard);
-    }
-    let _ = daemon.kill(layer_tests::Signal::Term);
+    signal(stalled_pid, libc::SIGCONT);
+    #[cfg(feature = "libdlt-bench")]
+    libdlt::unregister();
+    let rows: Vec<Row> = cases.into_iter().map(Case::row).collect();
+    drop(appender_guard);
+    drop(stalled_daemon);
     drop(daemon);
 
     print_rows(&rows);

@@ -136,6 +136,29 @@ pub fn own_threads_cpu_time(prefix: &str) -> Duration {
     Duration::from_nanos(total)
 }
 
+/// Voluntary context switches of the calling thread so far
+/// (`/proc/thread-self/status`): how often it blocked. `None` where the
+/// file cannot be read.
+pub fn thread_voluntary_switches() -> Option<u64> {
+    thread_status_number("voluntary_ctxt_switches:")
+}
+
+/// Involuntary context switches of the calling thread so far: how often
+/// the scheduler took the CPU away from it (to run another thread).
+pub fn thread_involuntary_switches() -> Option<u64> {
+    thread_status_number("nonvoluntary_ctxt_switches:")
+}
+
+fn thread_status_number(key: &str) -> Option<u64> {
+    let text = fs::read_to_string("/proc/thread-self/status").ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +245,12 @@ mod tests {
         }
         let after = voluntary_switches(me).expect("our own status");
         assert!(after >= before + 5, "5 sleeps, {} switches", after - before);
+        let mine = thread_voluntary_switches().expect("our own thread's status");
+        std::thread::sleep(Duration::from_millis(1));
+        let spun = thread_voluntary_switches().expect("our own thread's status");
+        assert!(
+            spun > mine,
+            "a sleep on this thread is a switch of this thread"
+        );
     }
 }

@@ -15,8 +15,9 @@ pub(crate) mod flusher;
 mod pool;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::Instant;
 
 pub(crate) use pool::{FramePool, Slot};
@@ -60,6 +61,7 @@ pub(crate) struct Producer {
     pool: Arc<FramePool>,
     free_tx: flume::Sender<Slot>,
     free_rx: flume::Receiver<Slot>,
+    nudge: Arc<Nudge>,
     /// Cleared by the flusher when it exits.
     alive: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -73,7 +75,63 @@ pub(crate) struct FlusherEnds {
     pub(crate) pool: Arc<FramePool>,
     /// Where the flusher returns a slot once it has copied the record out.
     pub(crate) free_tx: flume::Sender<Slot>,
+    pub(crate) nudge: Arc<Nudge>,
     pub(crate) alive: Arc<AtomicBool>,
+}
+
+/// Wakes a polling flusher early when records arrive faster than it polls.
+///
+/// While records keep coming the flusher does not block in `recv` (a
+/// producer would then pay a system call per record to wake it): it
+/// sleeps between polls. If a burst fills the channel faster than that,
+/// the producer whose record brings the count since the flusher's last
+/// look to half the channel unparks it: one system call per half channel
+/// at most, and none at all while the flusher keeps up.
+#[derive(Debug)]
+pub(crate) struct Nudge {
+    /// Records queued since the flusher last looked at the channel.
+    since_look: AtomicUsize,
+    threshold: usize,
+    flusher: OnceLock<Thread>,
+}
+
+impl Nudge {
+    /// Channels smaller than this are not nudged: they are for tests and
+    /// tiny targets, where half the channel is a handful of records and a
+    /// nudge per handful would cost a system call per handful.
+    const MIN_CAPACITY: usize = 64;
+
+    fn new(capacity: usize) -> Self {
+        Self {
+            since_look: AtomicUsize::new(0),
+            threshold: if capacity >= Self::MIN_CAPACITY {
+                capacity / 2
+            } else {
+                usize::MAX
+            },
+            flusher: OnceLock::new(),
+        }
+    }
+
+    /// Counts one queued record; unparks the flusher at the threshold.
+    #[inline]
+    fn queued(&self) {
+        if self.since_look.fetch_add(1, Ordering::Relaxed) + 1 == self.threshold {
+            if let Some(t) = self.flusher.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Called on the flusher thread before it starts: the thread to wake.
+    pub(crate) fn register_flusher(&self) {
+        let _ = self.flusher.set(std::thread::current());
+    }
+
+    /// The flusher is about to look at the channel.
+    pub(crate) fn looking(&self) {
+        self.since_look.store(0, Ordering::Relaxed);
+    }
 }
 
 impl FlusherEnds {
@@ -113,6 +171,7 @@ pub(crate) fn channel(
 ) -> (Producer, ControlHandle, FlusherEnds) {
     let (pool, free_tx, free_rx) = FramePool::new(capacity);
     let pool = Arc::new(pool);
+    let nudge = Arc::new(Nudge::new(pool.len()));
     let (tx, rx) = flume::bounded(pool.len() + WAKE_ROOM);
     let (ctl_tx, ctl_rx) = flume::bounded(CONTROL_CAPACITY);
     while tx.try_send(Msg::Wake).is_ok() {}
@@ -125,6 +184,7 @@ pub(crate) fn channel(
             pool: pool.clone(),
             free_tx: free_tx.clone(),
             free_rx,
+            nudge: nudge.clone(),
             alive: alive.clone(),
             counters,
         },
@@ -134,6 +194,7 @@ pub(crate) fn channel(
             ctl: ctl_rx,
             pool,
             free_tx,
+            nudge,
             alive,
         },
     )
@@ -158,7 +219,7 @@ impl Producer {
         };
         self.pool.write(slot, frame.as_bytes());
         match self.tx.try_send(Msg::Record(slot)) {
-            Ok(()) => {}
+            Ok(()) => self.nudge.queued(),
             Err(flume::TrySendError::Full(msg)) => self.push_full(msg, slot),
             Err(flume::TrySendError::Disconnected(_)) => {
                 self.free(slot);
@@ -374,6 +435,47 @@ mod tests {
         p.push(&frame(2));
         assert_eq!(counters.snapshot(0).dropped_no_flusher, 1);
         assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
+    }
+
+    #[test]
+    fn a_burst_unparks_the_flusher_at_half_the_channel() {
+        let counters = Arc::new(Counters::new());
+        let (p, _ctl, ends) = channel(Nudge::MIN_CAPACITY, counters);
+        let half = Nudge::MIN_CAPACITY / 2;
+        let (ready_tx, ready_rx) = flume::bounded(1);
+        let (woke_tx, woke_rx) = flume::bounded(1);
+        let nudge = ends.nudge.clone();
+        let flusher = std::thread::spawn(move || {
+            nudge.register_flusher();
+            nudge.looking();
+            let _ = ready_tx.send(());
+            let start = Instant::now();
+            // Parks until unparked (spurious wake-ups just park again).
+            while start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::park_timeout(std::time::Duration::from_secs(10));
+                if nudge.since_look.load(Ordering::Relaxed) >= half {
+                    break;
+                }
+            }
+            let _ = woke_tx.send(start.elapsed());
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("flusher registered");
+        for t in 0..half - 1 {
+            p.push(&frame(t as u8));
+        }
+        assert!(woke_rx.try_recv().is_err(), "below half: no nudge yet");
+        p.push(&frame(half as u8 - 1)); // half the channel
+        let woke = woke_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the record at half the channel unparked the flusher");
+        assert!(woke < std::time::Duration::from_secs(10), "{woke:?}");
+        flusher.join().expect("flusher thread");
+        let want: Vec<u8> = (0..half as u8).collect();
+        assert_eq!(tags(&ends), want);
+        // A small channel is never nudged.
+        assert_eq!(Nudge::new(Nudge::MIN_CAPACITY - 1).threshold, usize::MAX);
     }
 
     #[test]
