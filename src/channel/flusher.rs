@@ -46,17 +46,21 @@ pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// under steady load find it awake and never pay a system call to wake it.
 ///
 /// The poll interval adapts to the rate seen: it aims to find the channel
-/// about a quarter full (`POLL_FILL`), between `POLL_MIN` and `POLL_MAX`,
-/// shortening at once and at most doubling per round; a burst that fills
-/// half the channel before the next poll unparks the flusher (`Nudge`). Every wake-up makes a producer
-/// pull the channel's and the slots' cache lines back from the flusher's
-/// core; at 10,000 records/s a 1 ms poll did that every 10th call, a
-/// 10 ms poll every 100th, and each write to the daemon carries more.
+/// about an eighth full (`POLL_FILL`), between `POLL_MIN` and `POLL_MAX`,
+/// shortening at once and at most doubling per round. The other seven
+/// eighths are for a flusher the scheduler keeps waiting (8 ms was seen on
+/// a busy 2-core machine); a burst that fills half the channel before the
+/// next poll unparks the flusher (`Nudge`). While the FIFO is full the
+/// flusher waits for it at most one poll too, so records keep moving from
+/// the channel into the ring. Every wake-up makes a producer pull the
+/// channel's and the slots' cache lines back from the flusher's core: at
+/// 10,000 records/s a 1 ms poll did that every 10th call, a 10 ms poll
+/// every 100th, and each write to the daemon carries more.
 const HOT_FOR: Duration = Duration::from_millis(50);
 const POLL_MIN: Duration = Duration::from_micros(200);
 const POLL_MAX: Duration = Duration::from_millis(10);
 const POLL_START: Duration = Duration::from_millis(1);
-const POLL_FILL: usize = 4;
+const POLL_FILL: usize = 8;
 
 /// Longest wait for the FIFO to become writable before the flusher looks
 /// at its control channel again.
@@ -594,7 +598,9 @@ impl Flusher {
                 ..
             } => {
                 // Wait for the daemon to read, without spinning.
-                let t = timeout.min(CONGESTED_POLL);
+                // No longer than a poll: records must keep moving from the
+                // channel into the ring while the daemon is slow.
+                let t = timeout.min(CONGESTED_POLL).min(self.poll);
                 if let Ok((_, w)) = sys::poll2(None, Some(std::os::fd::AsFd::as_fd(fifo)), t) {
                     if w.writable || w.error {
                         if let Conn::Up { congested, .. } = &mut self.conn {
