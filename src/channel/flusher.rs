@@ -250,13 +250,17 @@ impl Flusher {
     }
 
     /// True when another round can make progress without waiting.
+    ///
+    /// Whether records arrived is read from the nudge counter, an atomic,
+    /// not from the channel: every look at the channel takes the lock the
+    /// producers need too.
     fn has_work(&self) -> bool {
         match &self.conn {
             Conn::Up {
                 congested: true, ..
             } => false,
-            Conn::Up { .. } => !self.ends.rx.is_empty() || !self.ring.is_empty(),
-            Conn::Down { .. } => !self.ends.rx.is_empty(),
+            Conn::Up { .. } => !self.ring.is_empty() || self.ends.nudge.arrived(),
+            Conn::Down { .. } => self.ends.nudge.arrived(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! threads) and the one background flusher, and the lossy producer handle.
 //!
 //! The producer's only operation is [`Producer::push`]: it takes a free
-//! slot of the [`FramePool`], copies the record's bytes into it and does a
+//! slot of the [`FramePool`] (a lock-free stack), copies the record's bytes into it and does a
 //! `try_send` of the slot's index into a bounded `flume` channel. It never
 //! waits. When every slot is taken the producer removes the *oldest*
 //! queued record, counts it as dropped, and reuses its slot (REQ_0815's
@@ -59,8 +59,6 @@ pub(crate) struct Producer {
     /// A receiver used only to evict the oldest record when full.
     evict: flume::Receiver<Msg>,
     pool: Arc<FramePool>,
-    free_tx: flume::Sender<Slot>,
-    free_rx: flume::Receiver<Slot>,
     nudge: Arc<Nudge>,
     /// Cleared by the flusher when it exits.
     alive: Arc<AtomicBool>,
@@ -73,8 +71,6 @@ pub(crate) struct FlusherEnds {
     pub(crate) rx: flume::Receiver<Msg>,
     pub(crate) ctl: flume::Receiver<Control>,
     pub(crate) pool: Arc<FramePool>,
-    /// Where the flusher returns a slot once it has copied the record out.
-    pub(crate) free_tx: flume::Sender<Slot>,
     pub(crate) nudge: Arc<Nudge>,
     pub(crate) alive: Arc<AtomicBool>,
 }
@@ -132,14 +128,22 @@ impl Nudge {
     pub(crate) fn looking(&self) {
         self.since_look.store(0, Ordering::Relaxed);
     }
+
+    /// Whether records were queued since the flusher's last [`looking`]:
+    /// a lock-free hint that the channel is not empty (it may also count
+    /// records the flusher took after it started looking).
+    ///
+    /// [`looking`]: Self::looking
+    pub(crate) fn arrived(&self) -> bool {
+        self.since_look.load(Ordering::Relaxed) > 0
+    }
 }
 
 impl FlusherEnds {
     /// Calls `f` with the record in `slot`, then frees the slot.
     pub(crate) fn take_record<R>(&self, slot: Slot, f: impl FnOnce(&[u8]) -> R) -> R {
         let r = self.pool.read(slot, f);
-        // Never full: the free list has room for every slot.
-        let _ = self.free_tx.try_send(slot);
+        self.pool.free(slot);
         r
     }
 }
@@ -163,14 +167,13 @@ const WAKE_ROOM: usize = 8;
 /// reserved up front: flume grows a bounded queue lazily on the *sending*
 /// thread the first time it fills, which would allocate on a producer's
 /// ERROR path (REQ_0813). Filling the data channel once with [`Msg::Wake`]
-/// and draining it makes that growth happen here, at init; the pool's free
-/// list is filled by [`FramePool::new`].
+/// and draining it makes that growth happen here, at init; the pool and
+/// its free list are allocated by [`FramePool::new`].
 pub(crate) fn channel(
     capacity: usize,
     counters: Arc<Counters>,
 ) -> (Producer, ControlHandle, FlusherEnds) {
-    let (pool, free_tx, free_rx) = FramePool::new(capacity);
-    let pool = Arc::new(pool);
+    let pool = Arc::new(FramePool::new(capacity));
     let nudge = Arc::new(Nudge::new(pool.len()));
     let (tx, rx) = flume::bounded(pool.len() + WAKE_ROOM);
     let (ctl_tx, ctl_rx) = flume::bounded(CONTROL_CAPACITY);
@@ -182,8 +185,6 @@ pub(crate) fn channel(
             tx: tx.clone(),
             evict: rx.clone(),
             pool: pool.clone(),
-            free_tx: free_tx.clone(),
-            free_rx,
             nudge: nudge.clone(),
             alive: alive.clone(),
             counters,
@@ -193,7 +194,6 @@ pub(crate) fn channel(
             rx,
             ctl: ctl_rx,
             pool,
-            free_tx,
             nudge,
             alive,
         },
@@ -210,9 +210,9 @@ impl Producer {
     /// flusher is gone, `frame` is dropped and counted.
     #[inline]
     pub(crate) fn push(&self, frame: &Frame) {
-        let slot = match self.free_rx.try_recv() {
-            Ok(slot) => slot,
-            Err(_) => match self.reclaim() {
+        let slot = match self.pool.take_free() {
+            Some(slot) => slot,
+            None => match self.reclaim() {
                 Some(slot) => slot,
                 None => return,
             },
@@ -250,7 +250,7 @@ impl Producer {
                 // The flusher or another producer holds the slots; one may
                 // have come back.
                 Err(_) => {
-                    if let Ok(slot) = self.free_rx.try_recv() {
+                    if let Some(slot) = self.pool.take_free() {
                         return Some(slot);
                     }
                 }
@@ -287,9 +287,9 @@ impl Producer {
         self.counters.drop_queue_full();
     }
 
-    /// Returns `slot` to the free list (never full: it has room for all).
+    /// Returns `slot` to the free list.
     fn free(&self, slot: Slot) {
-        let _ = self.free_tx.try_send(slot);
+        self.pool.free(slot);
     }
 
     /// Records waiting in the channel now.

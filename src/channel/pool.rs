@@ -12,7 +12,13 @@
 //! of a slot's index touches it, and an index is in one place at a time
 //! (the free list, one producer, the data channel, or the flusher). The
 //! lock is there so that the hand-over is safe Rust, not for exclusion.
+//!
+//! The free list is a lock-free stack (compare-and-swap on a tagged head),
+//! not a channel: a channel's lock shared by the producers and the flusher
+//! is a place where a producer can be made to wait when the flusher is
+//! preempted while holding it (TEST_0812 counts such waits).
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::frame::Frame;
@@ -20,32 +26,43 @@ use crate::frame::Frame;
 /// A slot index, as it travels on the channels.
 pub(crate) type Slot = u32;
 
-/// The pre-allocated frames. Storage never grows.
+/// The pre-allocated frames and their free list. Storage never grows.
 #[derive(Debug)]
 pub(crate) struct FramePool {
     slots: Box<[Mutex<Frame>]>,
+    free: FreeList,
 }
 
 impl FramePool {
-    /// `n` empty frames (at least 1), and a free list holding every index.
-    ///
-    /// The free list is a bounded channel of capacity `n`, filled here, so
-    /// its storage is reserved now and returning a slot never allocates.
-    pub(crate) fn new(n: usize) -> (Self, flume::Sender<Slot>, flume::Receiver<Slot>) {
-        let n = n.clamp(1, Slot::MAX as usize);
+    /// `n` empty frames (at least 1), all free.
+    pub(crate) fn new(n: usize) -> Self {
+        let n = n.clamp(1, (Slot::MAX - 1) as usize);
         let slots = (0..n).map(|_| Mutex::new(Frame::new())).collect();
-        let (free_tx, free_rx) = flume::bounded(n);
-        for i in 0..n {
-            // Cannot fail: the channel has room for exactly n and we hold
-            // the receiver.
-            let _ = free_tx.try_send(i as Slot);
+        let free = FreeList::new(n);
+        for i in (0..n).rev() {
+            free.push(i as Slot);
         }
-        (Self { slots }, free_tx, free_rx)
+        Self { slots, free }
     }
 
     /// Number of slots.
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Takes a free slot; `None` when every slot is in use.
+    #[inline]
+    pub(crate) fn take_free(&self) -> Option<Slot> {
+        self.free.pop()
+    }
+
+    /// Returns `slot` to the free list. Each slot must be freed once per
+    /// take; an index out of range is ignored.
+    #[inline]
+    pub(crate) fn free(&self, slot: Slot) {
+        if (slot as usize) < self.slots.len() {
+            self.free.push(slot);
+        }
     }
 
     /// Replaces the contents of `slot` with `bytes` (at most `FRAME_CAP`,
@@ -68,17 +85,83 @@ impl FramePool {
     }
 }
 
+/// A lock-free stack of slot indices (a Treiber stack). The head holds the
+/// top index + 1 (0: empty) in its low 32 bits and a tag in the high 32
+/// bits that every change increments, so that a compare-and-swap cannot
+/// succeed on a head that was popped and pushed back meanwhile (ABA).
+#[derive(Debug)]
+struct FreeList {
+    head: AtomicU64,
+    /// Per slot: the index + 1 of the slot below it on the stack.
+    next: Box<[AtomicU32]>,
+}
+
+impl FreeList {
+    fn new(n: usize) -> Self {
+        Self {
+            head: AtomicU64::new(0),
+            next: (0..n).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn with_top(head: u64, top: u32) -> u64 {
+        ((head >> 32).wrapping_add(1) << 32) | u64::from(top)
+    }
+
+    fn push(&self, slot: Slot) {
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            // The slot is ours until the swap publishes it.
+            self.next[slot as usize].store(head as u32, Ordering::Relaxed);
+            match self.head.compare_exchange_weak(
+                head,
+                Self::with_top(head, slot + 1),
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<Slot> {
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let top = head as u32;
+            if top == 0 {
+                return None;
+            }
+            // If another thread changed the stack since `head` was read,
+            // this value may be stale, but then the tag differs and the
+            // swap below fails.
+            let below = self.next[(top - 1) as usize].load(Ordering::Relaxed);
+            match self.head.compare_exchange_weak(
+                head,
+                Self::with_top(head, below),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(top - 1),
+                Err(now) => head = now,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
-    fn free_list_holds_every_slot_once_and_slots_keep_their_bytes() {
-        let (pool, free_tx, free_rx) = FramePool::new(3);
+    fn every_slot_is_free_once_and_slots_keep_their_bytes() {
+        let pool = FramePool::new(3);
         assert_eq!(pool.len(), 3);
-        let mut got: Vec<Slot> = free_rx.try_iter().collect();
-        got.sort_unstable();
-        assert_eq!(got, [0, 1, 2]);
+        let mut got: Vec<Slot> = std::iter::from_fn(|| pool.take_free()).collect();
+        assert_eq!(got, [0, 1, 2], "lowest first");
+        assert_eq!(pool.take_free(), None, "all taken");
         pool.write(1, b"hello");
         pool.write(2, b"x");
         pool.write(1, b"hi"); // replaces, does not append
@@ -87,16 +170,51 @@ mod tests {
         assert_eq!(pool.read(0, <[u8]>::len), 0);
         assert_eq!(pool.read(99, <[u8]>::len), 0, "out of range reads empty");
         pool.write(99, b"ignored");
-        for i in 0..3 {
-            assert!(free_tx.try_send(i).is_ok(), "room for every slot");
+        pool.free(99); // ignored
+        for s in got.drain(..) {
+            pool.free(s);
         }
-        assert!(free_tx.try_send(0).is_err(), "never more than n");
+        let mut again: Vec<Slot> = std::iter::from_fn(|| pool.take_free()).collect();
+        again.sort_unstable();
+        assert_eq!(again, [0, 1, 2], "each slot back exactly once");
     }
 
     #[test]
     fn zero_slots_is_clamped_to_one() {
-        let (pool, _tx, rx) = FramePool::new(0);
+        let pool = FramePool::new(0);
         assert_eq!(pool.len(), 1);
-        assert_eq!(rx.try_iter().count(), 1);
+        assert_eq!(pool.take_free(), Some(0));
+        assert_eq!(pool.take_free(), None);
+    }
+
+    #[test]
+    fn concurrent_takes_and_frees_never_hand_out_a_slot_twice() {
+        const SLOTS: usize = 16;
+        let pool = Arc::new(FramePool::new(SLOTS));
+        // Each slot's frame holds a marker while a thread owns it; a second
+        // owner would see the marker.
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        let Some(s) = pool.take_free() else {
+                            continue;
+                        };
+                        assert_eq!(pool.read(s, <[u8]>::len), 0, "slot {s} was in use");
+                        pool.write(s, &[t]);
+                        assert_eq!(pool.read(s, <[u8]>::to_vec), [t]);
+                        pool.write(s, &[]);
+                        pool.free(s);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no thread saw a slot in use");
+        }
+        let mut all: Vec<Slot> = std::iter::from_fn(|| pool.take_free()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..SLOTS as Slot).collect::<Vec<_>>(), "none lost");
     }
 }
