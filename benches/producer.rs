@@ -13,7 +13,8 @@
 //!
 //! The event is one ERROR with a message and `id=42u64, temp=-3i64,
 //! ok=true` (the `log` path: the same values formatted into its message).
-//! Calls are paced at `RATE` per second (a busy-wait between calls, not
+//! Calls are paced at `RATE` per second (`PRODUCER_RATE` overrides it;
+//! a busy-wait between calls, not
 //! timed) so that "connected" measures a daemon that keeps up, not the
 //! drop path; the queue-full scenario floods unpaced on purpose.
 //!
@@ -201,8 +202,17 @@ fn c_allocs(f: impl FnOnce()) -> u64 {
     0
 }
 
+/// The paced rows' rate: `RATE`, or `PRODUCER_RATE` from the environment.
+fn rate() -> u32 {
+    std::env::var("PRODUCER_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(RATE)
+}
+
 fn paced() -> Option<Duration> {
-    Some(Duration::from_secs(1) / RATE)
+    Some(Duration::from_secs(1) / rate())
 }
 
 // === the event ===
@@ -329,7 +339,8 @@ fn print_conditions() {
     println!("kernel: {}", read("/proc/sys/kernel/osrelease").trim());
     println!("load average at start: {}", read("/proc/loadavg").trim());
     println!(
-        "samples {SAMPLES} per row ({ROUNDS} interleaved rounds of {BLOCK}) after {WARM_UP} warm-up; paced rows at {RATE}/s (busy-wait between calls)"
+        "samples {SAMPLES} per row ({ROUNDS} interleaved rounds of {BLOCK}) after {WARM_UP} warm-up; paced rows at {}/s (busy-wait between calls)",
+        rate()
     );
     println!(
         "profile: {}",
