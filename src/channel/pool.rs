@@ -8,10 +8,15 @@
 //! slot, copies just the record's bytes into it, and sends the index; the
 //! flusher copies the bytes out and returns the slot.
 //!
-//! Each slot is a `Mutex<Frame>` that is never contended: only the holder
-//! of a slot's index touches it, and an index is in one place at a time
-//! (the free list, one producer, the data channel, or the flusher). The
-//! lock is there so that the hand-over is safe Rust, not for exclusion.
+//! Each slot is an array of atomic words written by one producer and read
+//! by the flusher: only the holder of a slot's index touches it, and an
+//! index is in one place at a time (the free list, one producer, the data
+//! channel, or the flusher). The atomics make the hand-over safe Rust
+//! without a lock; the ordering comes from the hand-over itself (the data
+//! channel's lock one way, the free list's release/acquire the other).
+//! A mutex per slot did the same but had the flusher *write* every slot it
+//! read (locking), so the producer that reused the slot next had to fetch
+//! a modified cache line from the flusher's core.
 //!
 //! The free list is a lock-free stack (compare-and-swap on a tagged head),
 //! not a channel: a channel's lock shared by the producers and the flusher
@@ -19,17 +24,35 @@
 //! preempted while holding it (TEST_0812 counts such waits).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 
-use crate::frame::Frame;
+use crate::frame::FRAME_CAP;
 
 /// A slot index, as it travels on the channels.
 pub(crate) type Slot = u32;
 
+/// Words of one slot: room for `FRAME_CAP` bytes.
+const WORDS: usize = FRAME_CAP.div_ceil(8);
+
+/// One frame's bytes, as atomic words, and its length.
+#[derive(Debug)]
+struct AtomicFrame {
+    len: AtomicU32,
+    words: [AtomicU64; WORDS],
+}
+
+impl AtomicFrame {
+    fn new() -> Self {
+        Self {
+            len: AtomicU32::new(0),
+            words: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
 /// The pre-allocated frames and their free list. Storage never grows.
 #[derive(Debug)]
 pub(crate) struct FramePool {
-    slots: Box<[Mutex<Frame>]>,
+    slots: Box<[AtomicFrame]>,
     free: FreeList,
 }
 
@@ -37,7 +60,7 @@ impl FramePool {
     /// `n` empty frames (at least 1), all free.
     pub(crate) fn new(n: usize) -> Self {
         let n = n.clamp(1, (Slot::MAX - 1) as usize);
-        let slots = (0..n).map(|_| Mutex::new(Frame::new())).collect();
+        let slots = (0..n).map(|_| AtomicFrame::new()).collect();
         let free = FreeList::new(n);
         for i in (0..n).rev() {
             free.push(i as Slot);
@@ -65,23 +88,40 @@ impl FramePool {
         }
     }
 
-    /// Replaces the contents of `slot` with `bytes` (at most `FRAME_CAP`,
-    /// as every encoded frame is). An index out of range is ignored.
+    /// Replaces the contents of `slot` with `bytes`, cut to `FRAME_CAP`
+    /// (every encoded frame fits). An index out of range is ignored.
     pub(crate) fn write(&self, slot: Slot, bytes: &[u8]) {
-        if let Some(m) = self.slots.get(slot as usize) {
-            let mut frame = m.lock().unwrap_or_else(PoisonError::into_inner);
-            // Cannot fail: `bytes` came from a `Frame`.
-            let _ = frame.try_copy_from(bytes);
+        let Some(frame) = self.slots.get(slot as usize) else {
+            return;
+        };
+        let bytes = &bytes[..bytes.len().min(FRAME_CAP)];
+        let mut chunks = bytes.chunks_exact(8);
+        for (word, chunk) in frame.words.iter().zip(&mut chunks) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            frame.words[bytes.len() / 8].store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        frame.len.store(bytes.len() as u32, Ordering::Relaxed);
     }
 
     /// Calls `f` with the bytes in `slot` (empty for an index out of
     /// range) and returns what it returns.
     pub(crate) fn read<R>(&self, slot: Slot, f: impl FnOnce(&[u8]) -> R) -> R {
-        match self.slots.get(slot as usize) {
-            Some(m) => f(m.lock().unwrap_or_else(PoisonError::into_inner).as_bytes()),
-            None => f(&[]),
+        let Some(frame) = self.slots.get(slot as usize) else {
+            return f(&[]);
+        };
+        let len = (frame.len.load(Ordering::Relaxed) as usize).min(FRAME_CAP);
+        let mut buf = [0u8; WORDS * 8];
+        for (i, word) in frame.words[..len.div_ceil(8)].iter().enumerate() {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
         }
+        f(&buf[..len])
     }
 }
 
@@ -177,6 +217,18 @@ mod tests {
         let mut again: Vec<Slot> = std::iter::from_fn(|| pool.take_free()).collect();
         again.sort_unstable();
         assert_eq!(again, [0, 1, 2], "each slot back exactly once");
+    }
+
+    #[test]
+    fn every_length_round_trips_through_a_slot() {
+        let pool = FramePool::new(1);
+        for len in (0..=40).chain([FRAME_CAP - 9, FRAME_CAP - 1, FRAME_CAP]) {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            pool.write(0, &bytes);
+            assert_eq!(pool.read(0, <[u8]>::to_vec), bytes, "len {len}");
+        }
+        pool.write(0, &vec![1u8; FRAME_CAP + 5]);
+        assert_eq!(pool.read(0, <[u8]>::len), FRAME_CAP, "cut to FRAME_CAP");
     }
 
     #[test]
