@@ -124,6 +124,13 @@ impl Nudge {
         let _ = self.flusher.set(std::thread::current());
     }
 
+    /// Unparks the flusher now (a control message is waiting).
+    fn wake(&self) {
+        if let Some(t) = self.flusher.get() {
+            t.unpark();
+        }
+    }
+
     /// The flusher is about to look at the channel.
     pub(crate) fn looking(&self) {
         self.since_look.store(0, Ordering::Relaxed);
@@ -153,6 +160,7 @@ impl FlusherEnds {
 pub(crate) struct ControlHandle {
     tx: flume::Sender<Msg>,
     ctl: flume::Sender<Control>,
+    nudge: Arc<Nudge>,
 }
 
 /// Capacity of the control channel: control messages are rare (a flush
@@ -189,7 +197,11 @@ pub(crate) fn channel(
             alive: alive.clone(),
             counters,
         },
-        ControlHandle { tx, ctl: ctl_tx },
+        ControlHandle {
+            tx,
+            ctl: ctl_tx,
+            nudge: nudge.clone(),
+        },
         FlusherEnds {
             rx,
             ctl: ctl_rx,
@@ -305,9 +317,12 @@ impl ControlHandle {
         if self.ctl.send_deadline(msg, deadline).is_err() {
             return false;
         }
-        // If the data channel is full the flusher is busy and will see the
-        // control message after its current batch; no wake needed.
+        // A flusher blocked in `recv` wakes on this message; one sleeping
+        // between polls wakes on the unpark. If the data channel is full
+        // the flusher is busy and sees the control message after its
+        // current batch.
         let _ = self.tx.try_send(Msg::Wake);
+        self.nudge.wake();
         true
     }
 
@@ -476,6 +491,42 @@ mod tests {
         assert_eq!(tags(&ends), want);
         // A small channel is never nudged.
         assert_eq!(Nudge::new(Nudge::MIN_CAPACITY - 1).threshold, usize::MAX);
+    }
+
+    #[test]
+    fn a_control_message_unparks_a_sleeping_flusher() {
+        let counters = Arc::new(Counters::new());
+        let (_p, ctl, ends) = channel(Nudge::MIN_CAPACITY, counters);
+        let (ready_tx, ready_rx) = flume::bounded(1);
+        let (woke_tx, woke_rx) = flume::bounded(1);
+        let nudge = ends.nudge.clone();
+        let ctl_rx = ends.ctl.clone();
+        let flusher = std::thread::spawn(move || {
+            nudge.register_flusher();
+            let _ = ready_tx.send(());
+            let start = Instant::now();
+            while start.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::park_timeout(std::time::Duration::from_secs(10));
+                if !ctl_rx.is_empty() {
+                    break;
+                }
+            }
+            let _ = woke_tx.send(start.elapsed());
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("flusher registered");
+        let far = Instant::now() + std::time::Duration::from_secs(10);
+        let (ack, _ack_rx) = flume::bounded(1);
+        assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
+        let woke = woke_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the flusher thread reported");
+        assert!(
+            woke < std::time::Duration::from_secs(10),
+            "the control message did not unpark the flusher ({woke:?})"
+        );
+        flusher.join().expect("flusher thread");
     }
 
     #[test]
