@@ -277,14 +277,8 @@ impl OfflineRing {
             dropped += 1;
         }
         self.dropped = self.dropped.saturating_add(dropped as u64);
-        let arena = self.data.len() as u64;
-        let mut start = self.tail;
-        let at = (start % arena) as usize;
-        if at + record.len() > self.data.len() {
-            // Skip the arena's end: a record is always contiguous.
-            start += arena - at as u64;
-        }
-        let at = (start % arena) as usize;
+        let start = self.place(record.len());
+        let at = (start % self.data.len() as u64) as usize;
         self.data[at..at + record.len()].copy_from_slice(record);
         let slot = self.slot_after(self.head, self.len);
         self.starts[slot] = start;
@@ -307,15 +301,21 @@ impl OfflineRing {
         if self.len == 0 {
             return true;
         }
+        let used_from = self.starts[self.head];
+        self.place(len) + len as u64 - used_from <= self.data.len() as u64
+    }
+
+    /// Where a record of `len` bytes would start, as a virtual offset:
+    /// at the tail, or at the arena's start when it would straddle the
+    /// arena's end (the bytes left there are skipped).
+    fn place(&self, len: usize) -> u64 {
         let arena = self.data.len() as u64;
-        let used = self.tail - self.starts[self.head];
         let at = self.tail % arena;
-        let skip = if at + len as u64 > arena {
-            arena - at
+        if at + len as u64 > arena {
+            self.tail + (arena - at)
         } else {
-            0
-        };
-        used + skip + len as u64 <= arena
+            self.tail
+        }
     }
 
     /// The oldest record, without removing it; `None` when empty.

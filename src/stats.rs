@@ -135,13 +135,16 @@ impl Counters {
     /// A record was dropped because the channel was full.
     pub(crate) fn drop_queue_full(&self) {
         Self::bump(&self.dropped_queue_full);
-        self.ledger.record();
+        self.ledger.record(1);
     }
 
-    /// A record was dropped because the ring was full.
-    pub(crate) fn drop_ring_full(&self) {
-        Self::bump(&self.dropped_ring_full);
-        self.ledger.record();
+    /// `n` records were dropped because the ring was full (a long record
+    /// can displace several short ones at once).
+    pub(crate) fn drop_ring_full(&self, n: u64) {
+        if n > 0 {
+            self.dropped_ring_full.fetch_add(n, Relaxed);
+            self.ledger.record(n);
+        }
     }
 
     /// Remembers `e` as the last OS error met.
@@ -227,10 +230,12 @@ impl DropLedger {
         }
     }
 
-    /// Records one drop. Lock-free and allocation-free; reads the
-    /// wall clock only for the first drop after a summary.
-    pub(crate) fn record(&self) {
-        let k = self.total.fetch_add(1, Relaxed);
+    /// Records `n` drops. Lock-free and allocation-free; reads the wall
+    /// clock only when they include the first drop after a summary (drop
+    /// indices are handed out by whole `fetch_add`s and a summary ends at
+    /// one of them, so that first drop is always the first of a batch).
+    pub(crate) fn record(&self, n: u64) {
+        let k = self.total.fetch_add(n, Relaxed);
         if k == self.first_index.load(Relaxed) {
             self.first_at_nanos.store(now_unix_nanos(), Relaxed);
         }
@@ -278,23 +283,27 @@ mod tests {
     fn ledger_reports_each_drop_once_and_keeps_count_until_commit() {
         let l = DropLedger::new();
         assert_eq!(l.pending(0), None, "nothing dropped yet");
-        l.record();
-        l.record();
+        l.record(1);
+        l.record(1);
         let p = l.pending(0).expect("two drops pending");
         assert_eq!(p.count, 2);
         let t0 = p.first_at_unix_nanos;
         assert!(t0 > 0);
         // A failed summary write: nothing committed, the count stays.
-        l.record();
+        l.record(1);
         let p2 = l.pending(0).expect("still pending");
         assert_eq!(p2.count, 3, "count grows until committed");
         assert_eq!(p2.first_at_unix_nanos, t0, "first drop time is kept");
         let reported = l.commit(p2);
         assert_eq!(reported, 3);
         assert_eq!(l.pending(reported), None, "nothing new after commit");
-        l.record();
-        let p3 = l.pending(reported).expect("one new drop");
-        assert_eq!(p3.count, 1);
+        l.record(3);
+        assert!(
+            l.first_at_nanos.load(Relaxed) > 0,
+            "a batch that starts the new epoch records its time"
+        );
+        let p3 = l.pending(reported).expect("three new drops");
+        assert_eq!(p3.count, 3);
         assert!(p3.first_at_unix_nanos >= t0, "new epoch, new first time");
     }
 

@@ -441,13 +441,11 @@ impl Flusher {
         let outcome = self.ends.take_record(slot, |bytes| ring.push(bytes));
         let dropped = match outcome {
             Ok(PushOutcome::Stored) => 0,
-            Ok(PushOutcome::StoredDroppedOldest(n)) => n,
-            // Frames are never larger than a ring slot.
+            Ok(PushOutcome::StoredDroppedOldest(n)) => n as u64,
+            // Never happens: a frame is at most FRAME_CAP, the ring's limit.
             Err(_) => 1,
         };
-        for _ in 0..dropped {
-            self.counters.drop_ring_full();
-        }
+        self.counters.drop_ring_full(dropped);
     }
 
     /// Writes as much as the daemon takes: registration first, then a

@@ -113,9 +113,7 @@ impl Nudge {
     #[inline]
     fn queued(&self) {
         if self.since_look.fetch_add(1, Ordering::Relaxed) + 1 == self.threshold {
-            if let Some(t) = self.flusher.get() {
-                t.unpark();
-            }
+            self.wake();
         }
     }
 
@@ -124,7 +122,7 @@ impl Nudge {
         let _ = self.flusher.set(std::thread::current());
     }
 
-    /// Unparks the flusher now (a control message is waiting).
+    /// Unparks the flusher now.
     fn wake(&self) {
         if let Some(t) = self.flusher.get() {
             t.unpark();
@@ -234,7 +232,7 @@ impl Producer {
             Ok(()) => self.nudge.queued(),
             Err(flume::TrySendError::Full(msg)) => self.push_full(msg, slot),
             Err(flume::TrySendError::Disconnected(_)) => {
-                self.free(slot);
+                self.pool.free(slot);
                 Counters::bump(&self.counters.dropped_no_flusher);
             }
         }
@@ -281,27 +279,25 @@ impl Producer {
             match self.evict.try_recv() {
                 Ok(Msg::Record(old)) => {
                     self.counters.drop_queue_full();
-                    self.free(old);
+                    self.pool.free(old);
                 }
                 Ok(Msg::Wake) | Err(_) => {}
             }
             match self.tx.try_send(msg) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.nudge.queued();
+                    return;
+                }
                 Err(flume::TrySendError::Full(m)) => msg = m,
                 Err(flume::TrySendError::Disconnected(_)) => {
-                    self.free(slot);
+                    self.pool.free(slot);
                     Counters::bump(&self.counters.dropped_no_flusher);
                     return;
                 }
             }
         }
-        self.free(slot);
-        self.counters.drop_queue_full();
-    }
-
-    /// Returns `slot` to the free list.
-    fn free(&self, slot: Slot) {
         self.pool.free(slot);
+        self.counters.drop_queue_full();
     }
 
     /// Records waiting in the channel now.

@@ -95,17 +95,10 @@ impl FramePool {
             return;
         };
         let bytes = &bytes[..bytes.len().min(FRAME_CAP)];
-        let mut chunks = bytes.chunks_exact(8);
-        for (word, chunk) in frame.words.iter().zip(&mut chunks) {
+        for (word, chunk) in frame.words.iter().zip(bytes.chunks(8)) {
             let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
+            w[..chunk.len()].copy_from_slice(chunk);
             word.store(u64::from_le_bytes(w), Ordering::Relaxed);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            frame.words[bytes.len() / 8].store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
         frame.len.store(bytes.len() as u32, Ordering::Relaxed);
     }
