@@ -28,7 +28,12 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use layer_tests::{count_allocs, CountingAllocator};
+#[cfg(feature = "libdlt-bench")]
+use support::libdlt;
+use support::wait_connected;
 use taktora_log::{DltLayer, FlushGuard};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -238,65 +243,6 @@ impl<S: Subscriber> Layer<S> for NoopLayer {
     }
 }
 
-#[cfg(feature = "libdlt-bench")]
-mod libdlt {
-    extern "C" {
-        fn taktora_bench_dlt_register() -> i32;
-        fn taktora_bench_dlt_log();
-        fn taktora_bench_dlt_unregister();
-        fn taktora_bench_c_allocs_arm(on: i32);
-        fn taktora_bench_c_allocs() -> u64;
-        fn taktora_bench_c_malloc_probe();
-    }
-
-    /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING(msg), DLT_UINT64(42),
-    /// DLT_INT64(-3), DLT_BOOL(1))`.
-    #[inline(never)]
-    pub(crate) fn log() {
-        // SAFETY: a C function without arguments; called only after
-        // `register`.
-        unsafe { taktora_bench_dlt_log() }
-    }
-
-    /// Runs `f` with the C allocation counter armed on this thread.
-    pub(crate) fn armed(f: impl FnOnce()) {
-        // SAFETY: C functions taking an int; they only write the calling
-        // thread's own counter state.
-        unsafe { taktora_bench_c_allocs_arm(1) };
-        f();
-        // SAFETY: as above.
-        unsafe { taktora_bench_c_allocs_arm(0) };
-    }
-
-    /// C allocations counted on this thread so far.
-    pub(crate) fn c_allocs() -> u64 {
-        // SAFETY: reads the calling thread's counter.
-        unsafe { taktora_bench_c_allocs() }
-    }
-
-    /// One armed `malloc` + `free` from C: proves the counter sees C code.
-    pub(crate) fn c_malloc_probe() {
-        // SAFETY: as above; the probe frees what it allocates.
-        unsafe {
-            taktora_bench_c_allocs_arm(1);
-            taktora_bench_c_malloc_probe();
-            taktora_bench_c_allocs_arm(0);
-        }
-    }
-
-    /// Registers the shim's app `LDLT` / context `BNCH` with the daemon
-    /// in `$DLT_PIPE_DIR`.
-    pub(crate) fn register() -> i32 {
-        // SAFETY: a C function without arguments; libdlt is thread-safe.
-        unsafe { taktora_bench_dlt_register() }
-    }
-
-    pub(crate) fn unregister() {
-        // SAFETY: as above.
-        unsafe { taktora_bench_dlt_unregister() }
-    }
-}
-
 // === scenarios ===
 
 fn build(app: &str, dir: &Path) -> (DltLayer, FlushGuard) {
@@ -304,14 +250,6 @@ fn build(app: &str, dir: &Path) -> (DltLayer, FlushGuard) {
         .with_pipe_dir(dir)
         .build()
         .expect("build taktora-log layer")
-}
-
-fn wait_connected(guard: &FlushGuard) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while guard.stats().connects == 0 {
-        assert!(Instant::now() < deadline, "layer did not connect");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn signal(pid: u32, sig: libc::c_int) {

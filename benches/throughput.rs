@@ -18,6 +18,10 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
+#[cfg(feature = "libdlt-bench")]
+use support::libdlt;
 use taktora_log::DltLayer;
 use tracing_subscriber::prelude::*;
 
@@ -116,11 +120,7 @@ fn run_taktora(rate: u32) -> Outcome {
         .with_pipe_dir(daemon.dir())
         .build()
         .expect("build layer");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while guard.stats().connects == 0 {
-        assert!(Instant::now() < deadline, "layer did not connect");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    support::wait_connected(&guard);
     let levels = layer.levels();
     let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
     let meter = CpuMeter::start(&daemon, &capture);
@@ -155,36 +155,6 @@ fn run_taktora(rate: u32) -> Outcome {
     }
 }
 
-#[cfg(feature = "libdlt-bench")]
-mod libdlt {
-    extern "C" {
-        fn taktora_bench_dlt_register() -> i32;
-        fn taktora_bench_dlt_log_seq(seq: u64);
-        fn taktora_bench_dlt_unregister();
-    }
-
-    /// Registers the shim's app `LDLT` / context `BNCH` with the daemon
-    /// in `$DLT_PIPE_DIR`.
-    pub(crate) fn register() -> i32 {
-        // SAFETY: a C function without arguments; libdlt is thread-safe.
-        unsafe { taktora_bench_dlt_register() }
-    }
-
-    /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING("tp"), DLT_UINT64(42),
-    /// DLT_INT64(-3), DLT_BOOL(1), DLT_UINT64(seq))`.
-    #[inline(never)]
-    pub(crate) fn log(seq: u64) {
-        // SAFETY: a C function taking a plain integer; called only after
-        // `register`.
-        unsafe { taktora_bench_dlt_log_seq(seq) }
-    }
-
-    pub(crate) fn unregister() {
-        // SAFETY: as above.
-        unsafe { taktora_bench_dlt_unregister() }
-    }
-}
-
 /// The child process: registers with libdlt, logs `RECORDS` records at
 /// `rate`, unregisters and exits (libdlt flushes its buffer at exit).
 /// Prints the time the records took on stdout.
@@ -192,7 +162,7 @@ mod libdlt {
 fn libdlt_child(rate: u32) {
     let rc = libdlt::register();
     assert_eq!(rc, 0, "dlt_register_app/context failed");
-    let took = paced(rate, RECORDS, libdlt::log);
+    let took = paced(rate, RECORDS, libdlt::log_seq);
     libdlt::unregister();
     println!("{}", took.as_nanos());
 }
