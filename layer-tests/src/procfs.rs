@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 /// The socket inodes that process `pid` holds open (`socket:[N]` links in
@@ -87,71 +88,86 @@ pub fn is_child_process(pid: u32) -> bool {
 
 /// CPU time used so far by every thread of process `pid`, from the
 /// scheduler's own nanosecond accounting (`/proc/PID/task/*/schedstat`,
-/// first field). `None` when the process is gone or the kernel does not
-/// keep schedstats. Threads that already exited are not included.
+/// first field). `None` when the process is gone. Threads that already
+/// exited (or whose schedstat cannot be read) are not included.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let mut total = 0u64;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        let text = fs::read_to_string(path).ok()?;
-        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(total))
+    sum_over_tasks(&format!("/proc/{pid}/task"), |_| true, task_cpu_nanos).map(Duration::from_nanos)
 }
 
 /// Voluntary context switches so far (times a thread blocked, e.g. to
 /// wait for input) summed over every thread of process `pid`, from
 /// `/proc/PID/task/*/status`. `None` when the process is gone.
 pub fn voluntary_switches(pid: u32) -> Option<u64> {
-    let mut total = 0u64;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let text = fs::read_to_string(task.ok()?.path().join("status")).ok()?;
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
-        total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
-    }
-    Some(total)
+    sum_over_tasks(
+        &format!("/proc/{pid}/task"),
+        |_| true,
+        |task| status_number(&task.join("status"), "voluntary_ctxt_switches:"),
+    )
 }
 
 /// CPU time used so far by the threads of this process whose name
-/// (`/proc/self/task/*/comm`, at most 15 bytes) starts with `prefix`.
+/// (`/proc/self/task/*/comm`, at most 15 bytes) starts with `prefix`;
+/// zero when there are none.
 pub fn own_threads_cpu_time(prefix: &str) -> Duration {
-    let mut total = 0u64;
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
+    let named = |task: &Path| {
+        fs::read_to_string(task.join("comm")).is_ok_and(|n| n.trim_end().starts_with(prefix))
     };
-    for task in tasks.flatten() {
-        let name = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !name.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let stat = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Duration::from_nanos(total)
+    Duration::from_nanos(sum_over_tasks("/proc/self/task", named, task_cpu_nanos).unwrap_or(0))
 }
 
 /// Voluntary context switches of the calling thread so far
 /// (`/proc/thread-self/status`): how often it blocked. `None` where the
 /// file cannot be read.
 pub fn thread_voluntary_switches() -> Option<u64> {
-    thread_status_number("voluntary_ctxt_switches:")
+    status_number(
+        Path::new("/proc/thread-self/status"),
+        "voluntary_ctxt_switches:",
+    )
 }
 
 /// Involuntary context switches of the calling thread so far: how often
 /// the scheduler took the CPU away from it (to run another thread).
 pub fn thread_involuntary_switches() -> Option<u64> {
-    thread_status_number("nonvoluntary_ctxt_switches:")
+    status_number(
+        Path::new("/proc/thread-self/status"),
+        "nonvoluntary_ctxt_switches:",
+    )
 }
 
-fn thread_status_number(key: &str) -> Option<u64> {
-    let text = fs::read_to_string("/proc/thread-self/status").ok()?;
-    text.lines()
+/// `value(task)` summed over the task dirs in `dir` that `keep` accepts;
+/// `None` when `dir` cannot be read (the process is gone). A thread that
+/// exits during the scan is skipped, like one that exited before it.
+fn sum_over_tasks(
+    dir: &str,
+    keep: impl Fn(&Path) -> bool,
+    value: impl Fn(&Path) -> Option<u64>,
+) -> Option<u64> {
+    let tasks = fs::read_dir(dir).ok()?;
+    Some(
+        tasks
+            .flatten()
+            .map(|t| t.path())
+            .filter(|t| keep(t))
+            .filter_map(|t| value(&t))
+            .sum(),
+    )
+}
+
+/// A task's CPU time in nanoseconds: the first field of its `schedstat`.
+fn task_cpu_nanos(task: &Path) -> Option<u64> {
+    fs::read_to_string(task.join("schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The number after `key` in a `/proc` status file.
+fn status_number(path: &Path, key: &str) -> Option<u64> {
+    fs::read_to_string(path)
+        .ok()?
+        .lines()
         .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
