@@ -225,6 +225,13 @@ mod tests {
     }
 
     #[test]
+    fn memory_per_slot_is_as_documented() {
+        // docs/architecture.md: a 1432-byte slot and a 4-byte link.
+        assert_eq!(std::mem::size_of::<AtomicFrame>(), 1432);
+        assert_eq!(std::mem::size_of::<AtomicU32>(), 4);
+    }
+
+    #[test]
     fn zero_slots_is_clamped_to_one() {
         let pool = FramePool::new(0);
         assert_eq!(pool.len(), 1);
