@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::channel::{self, flusher};
+use crate::channel;
 use crate::contexts::{Context, ContextTable, DIAGNOSTIC_CONTEXT, DIAGNOSTIC_DESCRIPTION};
 use crate::env_levels::InitialLevels;
 use crate::error::{InitError, InitErrorKind};
+use crate::flusher;
 use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{AppId, CtxId, EcuId, LogLevel};
@@ -483,12 +484,8 @@ impl Starter {
     ///
     /// [`InitErrorKind::Io`] when the thread cannot be spawned.
     pub(crate) fn start(self) -> Result<FlushGuard, InitError> {
-        let alive = self.ends.alive.clone();
         let handle = flusher::spawn(self.cfg, self.app_fifo, self.ends, self.counters.clone())
-            .map_err(|e| {
-                alive.store(false, std::sync::atomic::Ordering::Release);
-                InitError::io("spawning the flusher thread", e)
-            })?;
+            .map_err(|e| InitError::io("spawning the flusher thread", e))?;
         Ok(FlushGuard::new(
             self.ctl,
             handle,

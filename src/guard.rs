@@ -101,11 +101,7 @@ impl FlushGuard {
         );
         let complete = sent && done.recv_deadline(deadline).is_ok();
         let s = self.stats();
-        let resolved = s.written
-            + s.dropped_queue_full
-            + s.dropped_ring_full
-            + s.dropped_no_flusher
-            + s.lost_at_shutdown;
+        let resolved = self.counters.resolved();
         FlushOutcome {
             complete,
             written: s.written,

@@ -76,11 +76,13 @@ mod contexts;
 mod control;
 mod env_levels;
 mod error;
+mod flusher;
 mod frame;
 mod guard;
 mod ids;
 mod init;
 mod layer;
+mod ledger;
 mod ring;
 mod stats;
 mod sys;
@@ -91,10 +93,10 @@ pub use builder::{
     DEFAULT_CONTEXT_DESCRIPTION, DEFAULT_CONTEXT_ID, DEFAULT_ECU_ID, DEFAULT_PIPE_DIR,
     DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_DESCRIPTION_LEN,
 };
-pub use channel::flusher::HOUSEKEEPING_INTERVAL;
 pub use console::CONSOLE_DEFAULT_LEVEL;
 pub use contexts::DIAGNOSTIC_CONTEXT;
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
+pub use flusher::HOUSEKEEPING_INTERVAL;
 pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};

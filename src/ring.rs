@@ -58,7 +58,7 @@ pub enum PushOutcome {
     /// The record was stored; nothing was lost.
     Stored,
     /// The ring was full (in records or in bytes): this many of the oldest
-    /// records were dropped (and counted in [`OfflineRing::dropped`]) to
+    /// records were dropped (the caller counts them) to
     /// make room, then the record was stored. More than one only when a
     /// long record displaced shorter ones.
     StoredDroppedOldest(usize),
@@ -137,8 +137,9 @@ pub struct Batch {
 /// # Overflow
 ///
 /// When a new record does not fit, [`push`](Self::push) drops the oldest
-/// records until it does, adds each to [`dropped`](Self::dropped) and
-/// stores the new one (REQ_0815): no panic, no spin, no block.
+/// records until it does, says how many in its [`PushOutcome`] (the
+/// caller counts them in the loss ledger) and stores the new one
+/// (REQ_0815): no panic, no spin, no block.
 pub struct OfflineRing {
     /// The records' bytes, back to back, wrapping around.
     data: Box<[u8]>,
@@ -153,8 +154,6 @@ pub struct OfflineRing {
     len: usize,
     /// Virtual offset one past the newest record's end (0 when empty).
     tail: u64,
-    /// Records dropped by overflow since creation.
-    dropped: u64,
 }
 
 // === impl OfflineRing ===
@@ -182,7 +181,6 @@ impl OfflineRing {
     /// assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
     /// // Full: the oldest record ("a") makes room and is counted.
     /// assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest(1)));
-    /// assert_eq!(ring.dropped(), 1);
     ///
     /// // Drain oldest first; a record is removed only once `f` accepted it.
     /// let mut sent = Vec::new();
@@ -242,7 +240,6 @@ impl OfflineRing {
             head: 0,
             len: 0,
             tail: 0,
-            dropped: 0,
         }
     }
 
@@ -256,14 +253,14 @@ impl OfflineRing {
     /// Appends `record` as the newest entry. When it does not fit (the ring
     /// holds [`capacity`](Self::capacity) records, or its arena has no room
     /// for `record.len()` more bytes), the oldest records are dropped first,
-    /// as many as needed, and [`dropped`](Self::dropped) goes up by that
-    /// many. Never blocks, never allocates.
+    /// as many as needed, and the outcome says how many. Never blocks,
+    /// never allocates.
     ///
     /// # Errors
     ///
     /// Returns [`RecordTooLarge`] if `record` is longer than
     /// [`FRAME_CAP`](crate::FRAME_CAP); the ring is then left exactly as it was (nothing
-    /// stored, nothing dropped, the drop counter unchanged).
+    /// stored, nothing dropped).
     pub fn push(&mut self, record: &[u8]) -> Result<PushOutcome, RecordTooLarge> {
         let too_large = RecordTooLarge { len: record.len() };
         let len16 = u16::try_from(record.len()).map_err(|_| too_large)?;
@@ -276,7 +273,6 @@ impl OfflineRing {
             self.pop_front_n(1);
             dropped += 1;
         }
-        self.dropped = self.dropped.saturating_add(dropped as u64);
         let start = self.place(record.len());
         let at = (start % self.data.len() as u64) as usize;
         self.data[at..at + record.len()].copy_from_slice(record);
@@ -449,14 +445,6 @@ impl OfflineRing {
         self.len == self.capacity()
     }
 
-    /// Records dropped by overflow since the ring was created. Never reset
-    /// (not by [`clear`](Self::clear) either); a caller reporting drops
-    /// per outage keeps the value it last reported and subtracts.
-    /// Saturates at `u64::MAX`.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
     /// Removes every record without counting them as dropped; keeps the
     /// storage.
     pub fn clear(&mut self) {
@@ -508,7 +496,6 @@ impl fmt::Debug for OfflineRing {
             .field("len", &self.len)
             .field("capacity", &self.capacity())
             .field("arena_bytes", &self.data.len())
-            .field("dropped", &self.dropped)
             .finish_non_exhaustive()
     }
 }
@@ -590,7 +577,6 @@ mod tests {
         assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
         assert_eq!(ring.drain_all(), v(&[b"a", b"b"]));
         assert!(ring.is_empty());
-        assert_eq!(ring.dropped(), 0);
     }
 
     #[test]
@@ -599,7 +585,6 @@ mod tests {
         assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
         assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
         assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest(1)));
-        assert_eq!(ring.dropped(), 1);
         assert_eq!(ring.drain_all(), v(&[b"b", b"c"]));
     }
 
@@ -649,12 +634,9 @@ mod tests {
                 }
                 Err(e) => panic!("push {i}: {e}"),
             }
-            assert_eq!(ring.dropped(), drops, "after push {i}");
         }
-        assert_eq!(ring.dropped(), 97);
+        assert_eq!(drops, 97);
         assert_eq!(ring.drain_all(), v(&[&[97], &[98], &[99]]));
-        ring.clear();
-        assert_eq!(ring.dropped(), 97, "clear does not reset the drop total");
     }
 
     #[test]
@@ -668,7 +650,6 @@ mod tests {
         assert!(err.to_string().contains("1425"), "{err}");
         let huge = vec![0u8; 70_000]; // also beyond u16
         assert_eq!(ring.push(&huge).unwrap_err().record_len(), 70_000);
-        assert_eq!(ring.dropped(), 0, "nothing dropped");
         assert_eq!(ring.drain_all(), v(&[b"keep"]), "nothing stored");
         // The maximum itself and the empty record are fine.
         assert_eq!(
@@ -723,8 +704,13 @@ mod tests {
     #[test]
     fn wrap_around_with_drops_keeps_newest_in_order() {
         let mut ring = OfflineRing::with_capacity(4);
+        let mut dropped = 0;
         for i in 0..10u8 {
-            assert!(ring.push(&vec![i; usize::from(i) * 100]).is_ok());
+            match ring.push(&vec![i; usize::from(i) * 100]) {
+                Ok(PushOutcome::StoredDroppedOldest(n)) => dropped += n,
+                Ok(PushOutcome::Stored) => {}
+                Err(e) => panic!("push {i}: {e}"),
+            }
         }
         let expect: Vec<Vec<u8>> = (6..10u8).map(|i| vec![i; usize::from(i) * 100]).collect();
         assert_eq!(contents(&ring), expect);
@@ -735,7 +721,7 @@ mod tests {
             "rev"
         );
         assert_eq!(ring.iter().len(), 4);
-        assert_eq!(ring.dropped(), 6);
+        assert_eq!(dropped, 6);
     }
 
     #[test]
@@ -862,8 +848,8 @@ mod tests {
         assert_eq!(ring.arena_bytes(), 393_216);
         #[cfg(target_pointer_width = "64")]
         {
-            assert_eq!(std::mem::size_of::<OfflineRing>(), 80, "struct overhead");
-            assert_eq!(ring.memory_bytes(), 393_216 + 4096 * 10 + 80);
+            assert_eq!(std::mem::size_of::<OfflineRing>(), 72, "struct overhead");
+            assert_eq!(ring.memory_bytes(), 393_216 + 4096 * 10 + 72);
             // About 424 KiB, below libdlt's 500,000-byte buffer ceiling.
             assert!(ring.memory_bytes() < 500_000);
         }
@@ -885,7 +871,6 @@ mod tests {
         }
         assert_eq!(i, 3932, "393,216 bytes / 100-byte records");
         assert_eq!(ring.len(), 3932, "the 3933rd displaced the oldest");
-        assert_eq!(ring.dropped(), 1);
         let mut ring = OfflineRing::with_limits(DEFAULT_RING_CAPACITY, DEFAULT_RING_BYTES);
         let mut n = 0;
         while ring.push(&[0; MAX_RECORD_LEN]) == Ok(PushOutcome::Stored) {
@@ -905,7 +890,6 @@ mod tests {
             ring.push(&[99; 500]),
             Ok(PushOutcome::StoredDroppedOldest(5))
         );
-        assert_eq!(ring.dropped(), 5);
         let got = contents(&ring);
         assert_eq!(got.len(), 10);
         assert_eq!(got[0], vec![5u8; 100], "oldest survivor");
@@ -978,7 +962,6 @@ mod tests {
             let mut ring = OfflineRing::with_capacity(cap);
             let cap = cap.max(1);
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
-            let mut dropped = 0u64;
             let mut buf = vec![0u8; 5000];
             for (tag, op) in (0u32..).zip(ops) {
                 match op {
@@ -990,7 +973,6 @@ mod tests {
                         } else if model.len() == cap {
                             model.pop_front();
                             model.push_back(r);
-                            dropped += 1;
                             prop_assert_eq!(got, Ok(PushOutcome::StoredDroppedOldest(1)));
                         } else {
                             model.push_back(r);
@@ -1051,7 +1033,6 @@ mod tests {
                 prop_assert_eq!(ring.is_empty(), model.is_empty());
                 prop_assert_eq!(ring.is_full(), model.len() == cap);
                 prop_assert_eq!(ring.capacity(), cap);
-                prop_assert_eq!(ring.dropped(), dropped);
                 prop_assert_eq!(ring.front(), model.front().map(Vec::as_slice));
                 prop_assert!(ring.iter().eq(model.iter().map(Vec::as_slice)));
             }
@@ -1080,7 +1061,6 @@ mod tests {
             let mut ring = OfflineRing::with_limits(cap, bytes);
             let arena = ring.arena_bytes();
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
-            let mut dropped = 0u64;
             let mut buf = vec![0u8; 5000];
             for (tag, op) in (0u32..).zip(ops) {
                 match op {
@@ -1108,7 +1088,6 @@ mod tests {
                         prop_assert!(n <= model.len());
                         model.drain(..n);
                         model.push_back(r);
-                        dropped += n as u64;
                     }
                     Op::Pop => {
                         prop_assert_eq!(ring.pop_front(), model.pop_front().is_some());
@@ -1127,7 +1106,6 @@ mod tests {
                     }
                     _ => {}
                 }
-                prop_assert_eq!(ring.dropped(), dropped);
                 prop_assert!(ring.stored_bytes() <= arena);
                 prop_assert!(ring.len() <= cap);
                 prop_assert!(ring.iter().eq(model.iter().map(Vec::as_slice)));

@@ -1,12 +1,13 @@
 //! Lock-free counters shared by the layer (producer side) and the flusher,
-//! the [`Stats`] snapshot users read, and the drop ledger behind the
-//! `taktora.log.dropped` summary record. No I/O, no locks, no allocation.
+//! and the [`Stats`] snapshot users read. What was lost is kept by the
+//! [`LossLedger`] inside them. No I/O, no locks, no allocation.
 
 use std::sync::atomic::{
     AtomicI32, AtomicI8, AtomicU64,
     Ordering::{Acquire, Relaxed},
 };
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::ledger::{Loss, LossLedger};
 
 /// A point-in-time copy of the pipeline's counters.
 ///
@@ -31,6 +32,11 @@ pub struct Stats {
     pub dropped_no_flusher: u64,
     /// Records still buffered when the flusher had to stop at shutdown.
     pub lost_at_shutdown: u64,
+    /// Of the `written` records, how many may have died unread in the FIFO
+    /// of a daemon that then went away (an upper bound: no application
+    /// can know whether the daemon read them). Reported, like drops, in
+    /// the next `taktora.log.dropped` record as `unconfirmed=M`.
+    pub unconfirmed: u64,
     /// Records that were cut to fit the frame (still delivered, marked).
     pub truncated: u64,
     /// Events dropped because they were emitted from inside the logger's
@@ -78,10 +84,6 @@ pub struct Stats {
 pub(crate) struct Counters {
     pub(crate) emitted: AtomicU64,
     pub(crate) written: AtomicU64,
-    pub(crate) dropped_queue_full: AtomicU64,
-    pub(crate) dropped_ring_full: AtomicU64,
-    pub(crate) dropped_no_flusher: AtomicU64,
-    pub(crate) lost_at_shutdown: AtomicU64,
     pub(crate) truncated: AtomicU64,
     pub(crate) reentrant: AtomicU64,
     pub(crate) connects: AtomicU64,
@@ -96,7 +98,7 @@ pub(crate) struct Counters {
     pub(crate) control_malformed: AtomicU64,
     pub(crate) control_garbage_bytes: AtomicU64,
     pub(crate) initial_levels_ignored: AtomicU64,
-    pub(crate) ledger: DropLedger,
+    pub(crate) losses: LossLedger,
 }
 
 impl Counters {
@@ -104,10 +106,6 @@ impl Counters {
         Self {
             emitted: AtomicU64::new(0),
             written: AtomicU64::new(0),
-            dropped_queue_full: AtomicU64::new(0),
-            dropped_ring_full: AtomicU64::new(0),
-            dropped_no_flusher: AtomicU64::new(0),
-            lost_at_shutdown: AtomicU64::new(0),
             truncated: AtomicU64::new(0),
             reentrant: AtomicU64::new(0),
             connects: AtomicU64::new(0),
@@ -122,7 +120,7 @@ impl Counters {
             control_malformed: AtomicU64::new(0),
             control_garbage_bytes: AtomicU64::new(0),
             initial_levels_ignored: AtomicU64::new(0),
-            ledger: DropLedger::new(),
+            losses: LossLedger::new(),
         }
     }
 
@@ -132,19 +130,17 @@ impl Counters {
         c.fetch_add(1, Relaxed);
     }
 
-    /// A record was dropped because the channel was full.
-    pub(crate) fn drop_queue_full(&self) {
-        Self::bump(&self.dropped_queue_full);
-        self.ledger.record(1);
+    /// `n` records were dropped for `cause`.
+    #[inline]
+    pub(crate) fn count_loss(&self, cause: Loss, n: u64) {
+        self.losses.record(cause, n);
     }
 
-    /// `n` records were dropped because the ring was full (a long record
-    /// can displace several short ones at once).
-    pub(crate) fn drop_ring_full(&self, n: u64) {
-        if n > 0 {
-            self.dropped_ring_full.fetch_add(n, Relaxed);
-            self.ledger.record(n);
-        }
+    /// Records resolved so far: written, or dropped for any reason. A
+    /// flush barrier is complete once this reaches the records emitted
+    /// before it.
+    pub(crate) fn resolved(&self) -> u64 {
+        self.written.load(Relaxed) + self.losses.counts().dropped()
     }
 
     /// Remembers `e` as the last OS error met.
@@ -155,13 +151,15 @@ impl Counters {
 
     /// A snapshot; `queued` is supplied by the caller that owns the channel.
     pub(crate) fn snapshot(&self, queued: u64) -> Stats {
+        let losses = self.losses.counts();
         Stats {
             emitted: self.emitted.load(Relaxed),
             written: self.written.load(Relaxed),
-            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
-            dropped_ring_full: self.dropped_ring_full.load(Relaxed),
-            dropped_no_flusher: self.dropped_no_flusher.load(Relaxed),
-            lost_at_shutdown: self.lost_at_shutdown.load(Relaxed),
+            dropped_queue_full: losses.queue_full,
+            dropped_ring_full: losses.ring_full,
+            dropped_no_flusher: losses.no_flusher,
+            lost_at_shutdown: losses.at_shutdown,
+            unconfirmed: losses.unconfirmed,
             truncated: self.truncated.load(Relaxed),
             reentrant: self.reentrant.load(Relaxed),
             connects: self.connects.load(Relaxed),
@@ -180,162 +178,5 @@ impl Counters {
             control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
             initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
         }
-    }
-}
-
-// === impl DropLedger ===
-
-/// The drops not yet reported by a summary record, and when the first of
-/// them happened.
-///
-/// Any thread may [`record`](Self::record) a drop; only the flusher reads
-/// and commits. `total` counts every drop ever; drop number `k` (from 0)
-/// stores its wall-clock time if `k` is the first drop after the last
-/// committed summary. A summary covers `[reported, total)` and is
-/// committed only after it was written, so a failed write keeps the count
-/// for the next attempt.
-#[derive(Debug)]
-pub(crate) struct DropLedger {
-    total: AtomicU64,
-    first_index: AtomicU64,
-    first_at_nanos: AtomicU64,
-}
-
-/// The drops a summary record is about to report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PendingDrops {
-    /// Drops to report.
-    pub(crate) count: u64,
-    /// Wall-clock time of the first of them, nanoseconds since the Unix
-    /// epoch.
-    pub(crate) first_at_unix_nanos: u64,
-    /// `total` when taken; passed back to [`DropLedger::commit`].
-    upto: u64,
-}
-
-/// The wall clock in nanoseconds since the Unix epoch, never 0.
-pub(crate) fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos().min(u64::MAX as u128) as u64)
-        .max(1)
-}
-
-impl DropLedger {
-    fn new() -> Self {
-        Self {
-            total: AtomicU64::new(0),
-            first_index: AtomicU64::new(0),
-            first_at_nanos: AtomicU64::new(0),
-        }
-    }
-
-    /// Records `n` drops. Lock-free and allocation-free; reads the wall
-    /// clock only when they include the first drop after a summary (drop
-    /// indices are handed out by whole `fetch_add`s and a summary ends at
-    /// one of them, so that first drop is always the first of a batch).
-    pub(crate) fn record(&self, n: u64) {
-        let k = self.total.fetch_add(n, Relaxed);
-        if k == self.first_index.load(Relaxed) {
-            self.first_at_nanos.store(now_unix_nanos(), Relaxed);
-        }
-    }
-
-    /// The drops not yet reported, or `None` when there are none.
-    /// `reported` is what the flusher has committed so far.
-    pub(crate) fn pending(&self, reported: u64) -> Option<PendingDrops> {
-        let upto = self.total.load(Relaxed);
-        if upto <= reported {
-            return None;
-        }
-        let mut first = self.first_at_nanos.load(Relaxed);
-        if first == 0 {
-            // The dropping thread is between its increment and its clock
-            // read (or lost the race described in `commit`): the drop is
-            // at most microseconds old, so "now" is accurate enough.
-            first = now_unix_nanos();
-            self.first_at_nanos.store(first, Relaxed);
-        }
-        Some(PendingDrops {
-            count: upto - reported,
-            first_at_unix_nanos: first,
-            upto,
-        })
-    }
-
-    /// Marks `p` as reported; returns the new `reported` value. The next
-    /// drop (index `p.upto`) will record its own time.
-    pub(crate) fn commit(&self, p: PendingDrops) -> u64 {
-        self.first_at_nanos.store(0, Relaxed);
-        self.first_index.store(p.upto, Relaxed);
-        // A drop with index `p.upto` that happened between `pending` and
-        // here saw the old `first_index` and stored no time; `pending`
-        // then substitutes the time it notices the drop.
-        p.upto
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ledger_reports_each_drop_once_and_keeps_count_until_commit() {
-        let l = DropLedger::new();
-        assert_eq!(l.pending(0), None, "nothing dropped yet");
-        l.record(1);
-        l.record(1);
-        let p = l.pending(0).expect("two drops pending");
-        assert_eq!(p.count, 2);
-        let t0 = p.first_at_unix_nanos;
-        assert!(t0 > 0);
-        // A failed summary write: nothing committed, the count stays.
-        l.record(1);
-        let p2 = l.pending(0).expect("still pending");
-        assert_eq!(p2.count, 3, "count grows until committed");
-        assert_eq!(p2.first_at_unix_nanos, t0, "first drop time is kept");
-        let reported = l.commit(p2);
-        assert_eq!(reported, 3);
-        assert_eq!(l.pending(reported), None, "nothing new after commit");
-        l.record(3);
-        assert!(
-            l.first_at_nanos.load(Relaxed) > 0,
-            "a batch that starts the new epoch records its time"
-        );
-        let p3 = l.pending(reported).expect("three new drops");
-        assert_eq!(p3.count, 3);
-        assert!(p3.first_at_unix_nanos >= t0, "new epoch, new first time");
-    }
-
-    #[test]
-    fn ledger_is_exact_under_concurrent_drops() {
-        let c = std::sync::Arc::new(Counters::new());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let c = c.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..10_000 {
-                        c.drop_queue_full();
-                    }
-                })
-            })
-            .collect();
-        let mut reported = 0;
-        let mut summed = 0;
-        // Commit summaries while drops are still happening.
-        for _ in 0..100 {
-            if let Some(p) = c.ledger.pending(reported) {
-                summed += p.count;
-                reported = c.ledger.commit(p);
-            }
-        }
-        for t in threads {
-            t.join().unwrap();
-        }
-        if let Some(p) = c.ledger.pending(reported) {
-            summed += p.count;
-        }
-        assert_eq!(summed, 40_000, "every drop reported exactly once");
-        assert_eq!(c.snapshot(0).dropped_queue_full, 40_000);
     }
 }

@@ -1,38 +1,37 @@
-//! The bounded queue between the producers (the layer, on the application's
-//! threads) and the one background flusher, and the lossy producer handle.
+//! The bounded queue between the producers (the layer, on the
+//! application's threads) and the one background flusher.
 //!
-//! The producer's only operation is [`Producer::push`]: it takes a free
-//! slot of the [`FramePool`] (a lock-free stack), copies the record's bytes into it and does a
-//! `try_send` of the slot's index into a bounded `flume` channel. It never
-//! waits. When every slot is taken the producer removes the *oldest*
-//! queued record, counts it as dropped, and reuses its slot (REQ_0815's
-//! drop-oldest policy, applied to the queue as well as to the ring).
-//! Control messages (flush, shutdown) travel on a separate small channel so
-//! that eviction can never discard one; a [`Msg::Wake`] on the data
-//! channel wakes a sleeping flusher to read them.
+//! Data goes one way. A producer's only operation is [`Producer::push`]:
+//! it takes a free slot of the [`FramePool`] (a lock-free stack), copies
+//! the record's bytes into it and does a `try_send` of the slot's index
+//! into a bounded `flume` channel, which only the flusher reads. It never
+//! waits. Two exceptions, both on cold paths and both counted:
+//!
+//! - When every slot is taken, the producer removes the *oldest* queued
+//!   record from the channel's head and reuses its slot, counted as
+//!   [`Loss::QueueFull`] (REQ_0815's drop-oldest policy, applied to the
+//!   queue as well as to the ring).
+//! - When the flusher is gone, the producer drops its record, and takes
+//!   back any record that raced with the flusher's exit, counted as
+//!   [`Loss::NoFlusher`]: no record stays queued with nobody to read it.
+//!
+//! Control messages (flush, shutdown) travel on their own small channel,
+//! so no eviction can discard one and no wake-up takes a record's place;
+//! the [`Doorbell`] wakes the flusher for both.
 
-pub(crate) mod flusher;
+mod doorbell;
 mod pool;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
+use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use doorbell::Doorbell;
 pub(crate) use pool::{FramePool, Slot};
 
 use crate::frame::Frame;
+use crate::ledger::Loss;
 use crate::stats::Counters;
-
-/// What travels on the data channel: 8 bytes, never a whole frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Msg {
-    /// One encoded record, in this slot of the [`FramePool`].
-    Record(Slot),
-    /// No data: wakes the flusher to look at the control channel.
-    Wake,
-}
 
 /// What travels on the control channel.
 #[derive(Debug)]
@@ -55,94 +54,153 @@ pub(crate) enum Control {
 /// The producer side: cloned into every layer handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Producer {
-    tx: flume::Sender<Msg>,
-    /// A receiver used only to evict the oldest record when full.
-    evict: flume::Receiver<Msg>,
+    tx: flume::Sender<Slot>,
+    /// The channel's head, for the two cold paths in the module docs.
+    head: flume::Receiver<Slot>,
     pool: Arc<FramePool>,
-    nudge: Arc<Nudge>,
-    /// Cleared by the flusher when it exits.
-    alive: Arc<AtomicBool>,
+    bell: Arc<Doorbell>,
     counters: Arc<Counters>,
 }
 
 /// The flusher's ends of both channels.
 #[derive(Debug)]
 pub(crate) struct FlusherEnds {
-    pub(crate) rx: flume::Receiver<Msg>,
+    pub(crate) rx: flume::Receiver<Slot>,
     pub(crate) ctl: flume::Receiver<Control>,
-    pub(crate) pool: Arc<FramePool>,
-    pub(crate) nudge: Arc<Nudge>,
-    pub(crate) alive: Arc<AtomicBool>,
+    pub(crate) bell: Arc<Doorbell>,
+    pool: Arc<FramePool>,
+    counters: Arc<Counters>,
 }
 
-/// Wakes a polling flusher early when records arrive faster than it polls.
+/// The handle the guard keeps: sends control messages.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlHandle {
+    ctl: flume::Sender<Control>,
+    bell: Arc<Doorbell>,
+    /// Read only for the queue's length (a receiver keeps no sender alive).
+    depth: flume::Receiver<Slot>,
+}
+
+/// Capacity of the control channel: control messages are rare (a flush
+/// barrier, one shutdown), and a full control channel makes the caller
+/// wait (with its own timeout), never a producer.
+const CONTROL_CAPACITY: usize = 64;
+
+/// Creates the pool and the channels, with every channel's storage
+/// reserved up front: flume grows a bounded queue lazily on the *sending*
+/// thread the first time it fills, which would allocate on a producer's
+/// ERROR path (REQ_0813). Filling the data channel once and draining it
+/// makes that growth happen here, at init; the pool and its free list are
+/// allocated by [`FramePool::new`].
 ///
-/// While records keep coming the flusher does not block in `recv` (a
-/// producer would then pay a system call per record to wake it): it
-/// sleeps between polls. If a burst fills the channel faster than that,
-/// the producer whose record brings the count since the flusher's last
-/// look to half the channel unparks it: one system call per half channel
-/// at most, and none at all while the flusher keeps up.
-#[derive(Debug)]
-pub(crate) struct Nudge {
-    /// Records queued since the flusher last looked at the channel.
-    since_look: AtomicUsize,
-    threshold: usize,
-    flusher: OnceLock<Thread>,
+/// The channel holds one message per slot: a producer holding a free slot
+/// always finds room.
+pub(crate) fn channel(
+    capacity: usize,
+    counters: Arc<Counters>,
+) -> (Producer, ControlHandle, FlusherEnds) {
+    let pool = Arc::new(FramePool::new(capacity));
+    let bell = Arc::new(Doorbell::new(pool.len()));
+    let (tx, rx) = flume::bounded(pool.len());
+    let (ctl_tx, ctl_rx) = flume::bounded(CONTROL_CAPACITY);
+    while tx.try_send(0).is_ok() {}
+    while rx.try_recv().is_ok() {}
+    let producer = Producer {
+        tx,
+        head: rx.clone(),
+        pool: pool.clone(),
+        bell: bell.clone(),
+        counters: counters.clone(),
+    };
+    let control = ControlHandle {
+        ctl: ctl_tx,
+        bell: bell.clone(),
+        depth: rx.clone(),
+    };
+    let ends = FlusherEnds {
+        rx,
+        ctl: ctl_rx,
+        bell,
+        pool,
+        counters,
+    };
+    (producer, control, ends)
 }
 
-impl Nudge {
-    /// Channels smaller than this are not nudged: they are for tests and
-    /// tiny targets, where half the channel is a handful of records and a
-    /// nudge per handful would cost a system call per handful.
-    const MIN_CAPACITY: usize = 64;
+/// How many times a producer tries to make room before it drops its own
+/// record instead (another producer keeps winning the freed slot).
+const MAKE_ROOM_ATTEMPTS: usize = 4;
 
-    fn new(capacity: usize) -> Self {
-        Self {
-            since_look: AtomicUsize::new(0),
-            threshold: if capacity >= Self::MIN_CAPACITY {
-                capacity / 2
-            } else {
-                usize::MAX
-            },
-            flusher: OnceLock::new(),
-        }
-    }
+// === impl Producer ===
 
-    /// Counts one queued record; unparks the flusher at the threshold.
+impl Producer {
+    /// Queues a copy of `frame` without ever waiting. When every slot is
+    /// taken the oldest queued record is dropped and counted; when the
+    /// flusher is gone, `frame` is dropped and counted.
     #[inline]
-    fn queued(&self) {
-        if self.since_look.fetch_add(1, Ordering::Relaxed) + 1 == self.threshold {
-            self.wake();
+    pub(crate) fn push(&self, frame: &Frame) {
+        if !self.bell.flusher_alive() {
+            self.counters.count_loss(Loss::NoFlusher, 1);
+            return;
+        }
+        let Some(slot) = self.pool.take_free().or_else(|| self.evict_oldest()) else {
+            return;
+        };
+        self.pool.write(slot, frame.as_bytes());
+        if self.tx.try_send(slot).is_err() {
+            // Not expected: the channel has room for every slot, and this
+            // handle keeps it connected.
+            self.pool.free(slot);
+            self.counters.count_loss(Loss::QueueFull, 1);
+            return;
+        }
+        self.bell.queued();
+        // The flusher may have exited between the first check and the
+        // send: it clears `alive` before its last look at the channel, so
+        // either it took this record or this check sees it gone.
+        if !self.bell.flusher_alive() {
+            self.reap();
         }
     }
 
-    /// Called on the flusher thread before it starts: the thread to wake.
-    pub(crate) fn register_flusher(&self) {
-        let _ = self.flusher.set(std::thread::current());
+    /// The slow path when no slot is free: take the slot of the oldest
+    /// queued record, which is dropped and counted. `None` (with the new
+    /// record counted as dropped) when no slot could be had in a few
+    /// attempts.
+    #[cold]
+    fn evict_oldest(&self) -> Option<Slot> {
+        for _ in 0..MAKE_ROOM_ATTEMPTS {
+            if let Ok(old) = self.head.try_recv() {
+                self.counters.count_loss(Loss::QueueFull, 1);
+                return Some(old);
+            }
+            // The flusher or another producer holds the slots; one may
+            // have come back.
+            if let Some(slot) = self.pool.take_free() {
+                return Some(slot);
+            }
+        }
+        self.counters.count_loss(Loss::QueueFull, 1);
+        None
     }
 
-    /// Unparks the flusher now.
-    fn wake(&self) {
-        if let Some(t) = self.flusher.get() {
-            t.unpark();
+    /// The flusher is gone: every record still queued is dropped and
+    /// counted, so none waits for a reader that will never come.
+    #[cold]
+    fn reap(&self) {
+        while let Ok(slot) = self.head.try_recv() {
+            self.pool.free(slot);
+            self.counters.count_loss(Loss::NoFlusher, 1);
         }
     }
 
-    /// The flusher is about to look at the channel.
-    pub(crate) fn looking(&self) {
-        self.since_look.store(0, Ordering::Relaxed);
-    }
-
-    /// Whether records were queued since the flusher's last [`looking`]:
-    /// a lock-free hint that the channel is not empty (it may also count
-    /// records the flusher took after it started looking).
-    ///
-    /// [`looking`]: Self::looking
-    pub(crate) fn arrived(&self) -> bool {
-        self.since_look.load(Ordering::Relaxed) > 0
+    /// Records waiting in the channel now.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.len()
     }
 }
+
+// === impl FlusherEnds ===
 
 impl FlusherEnds {
     /// Calls `f` with the record in `slot`, then frees the slot.
@@ -151,160 +209,35 @@ impl FlusherEnds {
         self.pool.free(slot);
         r
     }
-}
 
-/// The handle the guard keeps: sends control messages and wakes.
-#[derive(Debug, Clone)]
-pub(crate) struct ControlHandle {
-    tx: flume::Sender<Msg>,
-    ctl: flume::Sender<Control>,
-    nudge: Arc<Nudge>,
-}
-
-/// Capacity of the control channel: control messages are rare (a flush
-/// barrier, one shutdown), and a full control channel makes the caller
-/// wait (with its own timeout), never a producer.
-const CONTROL_CAPACITY: usize = 64;
-
-/// Room on the data channel beyond one message per slot, for wake-ups.
-const WAKE_ROOM: usize = 8;
-
-/// Creates the pool and the channels, with every channel's storage
-/// reserved up front: flume grows a bounded queue lazily on the *sending*
-/// thread the first time it fills, which would allocate on a producer's
-/// ERROR path (REQ_0813). Filling the data channel once with [`Msg::Wake`]
-/// and draining it makes that growth happen here, at init; the pool and
-/// its free list are allocated by [`FramePool::new`].
-pub(crate) fn channel(
-    capacity: usize,
-    counters: Arc<Counters>,
-) -> (Producer, ControlHandle, FlusherEnds) {
-    let pool = Arc::new(FramePool::new(capacity));
-    let nudge = Arc::new(Nudge::new(pool.len()));
-    let (tx, rx) = flume::bounded(pool.len() + WAKE_ROOM);
-    let (ctl_tx, ctl_rx) = flume::bounded(CONTROL_CAPACITY);
-    while tx.try_send(Msg::Wake).is_ok() {}
-    while rx.try_recv().is_ok() {}
-    let alive = Arc::new(AtomicBool::new(true));
-    (
-        Producer {
-            tx: tx.clone(),
-            evict: rx.clone(),
-            pool: pool.clone(),
-            nudge: nudge.clone(),
-            alive: alive.clone(),
-            counters,
-        },
-        ControlHandle {
-            tx,
-            ctl: ctl_tx,
-            nudge: nudge.clone(),
-        },
-        FlusherEnds {
-            rx,
-            ctl: ctl_rx,
-            pool,
-            nudge,
-            alive,
-        },
-    )
-}
-
-/// How many times a producer tries to make room before it drops its own
-/// record instead (another producer keeps winning the freed slot).
-const MAKE_ROOM_ATTEMPTS: usize = 4;
-
-impl Producer {
-    /// Queues a copy of `frame` without ever waiting. When every slot is
-    /// taken the oldest queued record is dropped and counted; when the
-    /// flusher is gone, `frame` is dropped and counted.
-    #[inline]
-    pub(crate) fn push(&self, frame: &Frame) {
-        let slot = match self.pool.take_free() {
-            Some(slot) => slot,
-            None => match self.reclaim() {
-                Some(slot) => slot,
-                None => return,
-            },
-        };
-        self.pool.write(slot, frame.as_bytes());
-        match self.tx.try_send(Msg::Record(slot)) {
-            Ok(()) => self.nudge.queued(),
-            Err(flume::TrySendError::Full(msg)) => self.push_full(msg, slot),
-            Err(flume::TrySendError::Disconnected(_)) => {
-                self.pool.free(slot);
-                Counters::bump(&self.counters.dropped_no_flusher);
-            }
+    /// Drops every queued record, counted as `cause`; returns how many.
+    pub(crate) fn discard_queued(&self, cause: Loss) -> u64 {
+        let mut n = 0;
+        while let Ok(slot) = self.rx.try_recv() {
+            self.pool.free(slot);
+            n += 1;
         }
+        self.counters.count_loss(cause, n);
+        n
     }
 
-    /// The slow path when no slot is free: take the slot of the oldest
-    /// queued record, which is dropped and counted. `None` (with the new
-    /// record counted as dropped) when the flusher is gone or no slot
-    /// could be had in a few attempts.
-    #[cold]
-    fn reclaim(&self) -> Option<Slot> {
-        if !self.alive.load(Ordering::Acquire) {
-            Counters::bump(&self.counters.dropped_no_flusher);
-            return None;
-        }
-        for _ in 0..MAKE_ROOM_ATTEMPTS {
-            match self.evict.try_recv() {
-                Ok(Msg::Record(old)) => {
-                    self.counters.drop_queue_full();
-                    return Some(old);
-                }
-                // A wake-up is not a record; dropping it is harmless
-                // because a full channel keeps the flusher busy anyway.
-                Ok(Msg::Wake) => {}
-                // The flusher or another producer holds the slots; one may
-                // have come back.
-                Err(_) => {
-                    if let Some(slot) = self.pool.take_free() {
-                        return Some(slot);
-                    }
-                }
-            }
-        }
-        self.counters.drop_queue_full();
-        None
-    }
-
-    /// The slow path when the data channel itself is full (of wake-ups):
-    /// drop the oldest message, then queue. Bounded, like
-    /// [`reclaim`](Self::reclaim).
-    #[cold]
-    fn push_full(&self, mut msg: Msg, slot: Slot) {
-        for _ in 0..MAKE_ROOM_ATTEMPTS {
-            match self.evict.try_recv() {
-                Ok(Msg::Record(old)) => {
-                    self.counters.drop_queue_full();
-                    self.pool.free(old);
-                }
-                Ok(Msg::Wake) | Err(_) => {}
-            }
-            match self.tx.try_send(msg) {
-                Ok(()) => {
-                    self.nudge.queued();
-                    return;
-                }
-                Err(flume::TrySendError::Full(m)) => msg = m,
-                Err(flume::TrySendError::Disconnected(_)) => {
-                    self.pool.free(slot);
-                    Counters::bump(&self.counters.dropped_no_flusher);
-                    return;
-                }
-            }
-        }
-        self.pool.free(slot);
-        self.counters.drop_queue_full();
-    }
-
-    /// Records waiting in the channel now.
-    pub(crate) fn queued(&self) -> usize {
-        self.tx.len()
+    /// Every producer handle and the guard are gone: nothing can send.
+    pub(crate) fn orphaned(&self) -> bool {
+        self.rx.is_disconnected() && self.ctl.is_disconnected() && self.rx.is_empty()
     }
 }
+
+impl Drop for FlusherEnds {
+    /// The flusher exits (or never started, or panicked): producers see it
+    /// from now on, and the records that raced with the exit are counted
+    /// as [`Loss::NoFlusher`].
+    fn drop(&mut self) {
+        self.bell.flusher_gone();
+        self.discard_queued(Loss::NoFlusher);
+    }
+}
+
+// === impl ControlHandle ===
 
 impl ControlHandle {
     /// Sends a control message, waiting at most until `deadline` for room,
@@ -313,18 +246,15 @@ impl ControlHandle {
         if self.ctl.send_deadline(msg, deadline).is_err() {
             return false;
         }
-        // A flusher blocked in `recv` wakes on this message; one sleeping
-        // between polls wakes on the unpark. If the data channel is full
-        // the flusher is busy and sees the control message after its
-        // current batch.
-        let _ = self.tx.try_send(Msg::Wake);
-        self.nudge.wake();
+        // A flusher napping or sleeping wakes on the unpark; one waiting
+        // for a full FIFO sees the message within its poll.
+        self.bell.ring();
         true
     }
 
     /// Records waiting in the channel now.
     pub(crate) fn queued(&self) -> usize {
-        self.tx.len()
+        self.depth.len()
     }
 }
 
@@ -366,7 +296,7 @@ pub(crate) fn mark_thread_as_logger() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Counters;
+    use std::time::Duration;
 
     fn frame(tag: u8) -> Frame {
         let mut f = Frame::new();
@@ -378,11 +308,14 @@ mod tests {
     fn tags(ends: &FlusherEnds) -> Vec<u8> {
         ends.rx
             .try_iter()
-            .filter_map(|m| match m {
-                Msg::Record(slot) => ends.take_record(slot, |b| b.first().copied()),
-                Msg::Wake => None,
-            })
+            .filter_map(|slot| ends.take_record(slot, |b| b.first().copied()))
             .collect()
+    }
+
+    fn shutdown(ctl: &ControlHandle) {
+        let far = Instant::now() + Duration::from_secs(1);
+        let (ack, _ack_rx) = flume::bounded(1);
+        assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
     }
 
     #[test]
@@ -397,9 +330,8 @@ mod tests {
             [3, 4, 5],
             "newest kept, oldest dropped, order kept"
         );
-        let s = counters.snapshot(0);
-        assert_eq!(s.dropped_queue_full, 2);
-        assert_eq!(counters.ledger.pending(0).map(|p| p.count), Some(2));
+        assert_eq!(counters.snapshot(0).dropped_queue_full, 2);
+        assert_eq!(counters.losses.report().map(|r| r.dropped), Some(2));
         // Every slot came back: three more records fit without a drop.
         for t in 6..=8 {
             p.push(&frame(t));
@@ -409,137 +341,166 @@ mod tests {
     }
 
     #[test]
-    fn wake_messages_are_not_counted_as_drops() {
+    fn control_messages_take_no_place_on_the_data_channel() {
         let counters = Arc::new(Counters::new());
         let (p, ctl, ends) = channel(2, counters.clone());
-        let far = Instant::now() + std::time::Duration::from_secs(1);
-        let (ack, _ack_rx) = flume::bounded(1);
-        assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
+        for _ in 0..10 {
+            shutdown(&ctl);
+        }
         p.push(&frame(1));
         p.push(&frame(2));
         assert_eq!(tags(&ends), [1, 2]);
         assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
-        assert!(ends.ctl.try_recv().is_ok(), "control message survived");
+        assert_eq!(ends.ctl.len(), 10, "every control message survived");
     }
 
     #[test]
-    fn a_channel_full_of_wake_ups_still_takes_records() {
+    fn after_the_flusher_exits_every_record_is_counted_as_no_flusher() {
         let counters = Arc::new(Counters::new());
-        let (p, ctl, ends) = channel(1, counters.clone());
-        let far = Instant::now() + std::time::Duration::from_secs(1);
-        for _ in 0..=WAKE_ROOM {
-            let (ack, _ack_rx) = flume::bounded(1);
-            assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
-        }
-        assert_eq!(ends.rx.len(), 1 + WAKE_ROOM, "data channel full of wakes");
-        p.push(&frame(7));
-        assert_eq!(tags(&ends), [7]);
-        assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
-    }
-
-    #[test]
-    fn a_dead_flusher_is_counted_as_no_flusher() {
-        let counters = Arc::new(Counters::new());
-        let (p, _ctl, ends) = channel(1, counters.clone());
-        ends.alive.store(false, Ordering::Release);
+        let (p, ctl, ends) = channel(4, counters.clone());
         p.push(&frame(1));
-        p.push(&frame(2));
-        assert_eq!(counters.snapshot(0).dropped_no_flusher, 1);
-        assert_eq!(counters.snapshot(0).dropped_queue_full, 0);
+        drop(ends);
+        assert_eq!(counters.snapshot(0).dropped_no_flusher, 1, "the queued one");
+        for t in 2..=11 {
+            p.push(&frame(t));
+        }
+        let s = counters.snapshot(ctl.queued() as u64);
+        assert_eq!(
+            s.dropped_no_flusher, 11,
+            "all of them, not `capacity` fewer"
+        );
+        assert_eq!((s.queued, s.dropped_queue_full), (0, 0));
+    }
+
+    #[test]
+    fn records_racing_with_the_flusher_exit_are_all_accounted_for() {
+        const PER_THREAD: u64 = 20_000;
+        let counters = Arc::new(Counters::new());
+        let (p, ctl, ends) = channel(64, counters.clone());
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..PER_THREAD {
+                        p.push(&frame(0));
+                    }
+                })
+            })
+            .collect();
+        let mut taken = 0u64;
+        while taken < PER_THREAD / 2 {
+            if let Ok(slot) = ends.rx.recv_timeout(Duration::from_secs(10)) {
+                ends.take_record(slot, |_| ());
+                taken += 1;
+            }
+        }
+        drop(ends);
+        for t in producers {
+            t.join().expect("producer thread");
+        }
+        let s = counters.snapshot(ctl.queued() as u64);
+        assert_eq!(s.queued, 0, "nothing left queued with no reader");
+        assert_eq!(
+            taken + s.dropped_no_flusher + s.dropped_queue_full,
+            2 * PER_THREAD,
+            "every record taken or counted: {s:?}"
+        );
     }
 
     #[test]
     fn a_burst_unparks_the_flusher_at_half_the_channel() {
         let counters = Arc::new(Counters::new());
-        let (p, _ctl, ends) = channel(Nudge::MIN_CAPACITY, counters);
-        let half = Nudge::MIN_CAPACITY / 2;
+        let (p, _ctl, ends) = channel(Doorbell::MIN_CAPACITY, counters);
+        let half = Doorbell::MIN_CAPACITY / 2;
         let (ready_tx, ready_rx) = flume::bounded(1);
         let (woke_tx, woke_rx) = flume::bounded(1);
-        let nudge = ends.nudge.clone();
+        let bell = ends.bell.clone();
+        let rx = ends.rx.clone();
         let flusher = std::thread::spawn(move || {
-            nudge.register_flusher();
-            nudge.looking();
+            bell.register_flusher();
+            bell.looking();
             let _ = ready_tx.send(());
             let start = Instant::now();
-            // Parks until unparked (spurious wake-ups just park again).
-            while start.elapsed() < std::time::Duration::from_secs(10) {
-                std::thread::park_timeout(std::time::Duration::from_secs(10));
-                if nudge.since_look.load(Ordering::Relaxed) >= half {
+            // Naps until unparked (spurious wake-ups just nap again).
+            while start.elapsed() < Duration::from_secs(10) {
+                bell.nap(Duration::from_secs(10));
+                if rx.len() >= half {
                     break;
                 }
             }
             let _ = woke_tx.send(start.elapsed());
         });
         ready_rx
-            .recv_timeout(std::time::Duration::from_secs(10))
+            .recv_timeout(Duration::from_secs(10))
             .expect("flusher registered");
         for t in 0..half - 1 {
             p.push(&frame(t as u8));
         }
-        assert!(woke_rx.try_recv().is_err(), "below half: no nudge yet");
+        assert!(woke_rx.try_recv().is_err(), "below half: no ring yet");
         p.push(&frame(half as u8 - 1)); // half the channel
         let woke = woke_rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the record at half the channel unparked the flusher");
-        assert!(woke < std::time::Duration::from_secs(10), "{woke:?}");
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the flusher thread reported");
+        assert!(
+            woke < Duration::from_secs(10),
+            "the record at half the channel did not unpark the flusher ({woke:?})"
+        );
         flusher.join().expect("flusher thread");
         let want: Vec<u8> = (0..half as u8).collect();
         assert_eq!(tags(&ends), want);
-        // A small channel is never nudged.
-        assert_eq!(Nudge::new(Nudge::MIN_CAPACITY - 1).threshold, usize::MAX);
+    }
+
+    /// Runs `wake` while a flusher thread sleeps; how long it slept.
+    fn sleep_until(ends: &FlusherEnds, wake: impl FnOnce()) -> Duration {
+        let (ready_tx, ready_rx) = flume::bounded(1);
+        let bell = ends.bell.clone();
+        let flusher = std::thread::spawn(move || {
+            bell.register_flusher();
+            bell.looking();
+            let _ = ready_tx.send(());
+            let start = Instant::now();
+            bell.sleep(Duration::from_secs(20));
+            start.elapsed()
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("flusher registered");
+        wake();
+        flusher.join().expect("flusher thread")
     }
 
     #[test]
-    fn a_control_message_unparks_a_sleeping_flusher() {
+    fn a_record_wakes_a_sleeping_flusher() {
         let counters = Arc::new(Counters::new());
-        let (_p, ctl, ends) = channel(Nudge::MIN_CAPACITY, counters);
-        let (ready_tx, ready_rx) = flume::bounded(1);
-        let (woke_tx, woke_rx) = flume::bounded(1);
-        let nudge = ends.nudge.clone();
-        let ctl_rx = ends.ctl.clone();
-        let flusher = std::thread::spawn(move || {
-            nudge.register_flusher();
-            let _ = ready_tx.send(());
-            let start = Instant::now();
-            while start.elapsed() < std::time::Duration::from_secs(10) {
-                std::thread::park_timeout(std::time::Duration::from_secs(10));
-                if !ctl_rx.is_empty() {
-                    break;
-                }
-            }
-            let _ = woke_tx.send(start.elapsed());
-        });
-        ready_rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("flusher registered");
-        let far = Instant::now() + std::time::Duration::from_secs(10);
-        let (ack, _ack_rx) = flume::bounded(1);
-        assert!(ctl.send(Control::Shutdown { deadline: far, ack }, far));
-        let woke = woke_rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("the flusher thread reported");
+        let (p, _ctl, ends) = channel(4, counters);
+        let slept = sleep_until(&ends, || p.push(&frame(1)));
         assert!(
-            woke < std::time::Duration::from_secs(10),
-            "the control message did not unpark the flusher ({woke:?})"
+            slept < Duration::from_secs(10),
+            "the record did not wake the sleeping flusher ({slept:?})"
         );
-        flusher.join().expect("flusher thread");
+        assert_eq!(tags(&ends), [1]);
+    }
+
+    #[test]
+    fn a_control_message_wakes_a_sleeping_flusher() {
+        let counters = Arc::new(Counters::new());
+        let (_p, ctl, ends) = channel(Doorbell::MIN_CAPACITY, counters);
+        let slept = sleep_until(&ends, || shutdown(&ctl));
+        assert!(
+            slept < Duration::from_secs(10),
+            "the control message did not wake the sleeping flusher ({slept:?})"
+        );
     }
 
     #[test]
     fn req_0813_records_travel_as_slot_indices_not_frames() {
-        assert!(
-            std::mem::size_of::<Msg>() <= 8,
-            "{}",
-            std::mem::size_of::<Msg>()
-        );
+        assert_eq!(std::mem::size_of::<Slot>(), 4);
         let counters = Arc::new(Counters::new());
         let (p, _ctl, ends) = channel(4, counters);
         let mut long = Frame::new();
         long.try_copy_from(&[0xAB; 1000]).expect("fits");
         p.push(&long);
-        let Ok(Msg::Record(slot)) = ends.rx.try_recv() else {
-            panic!("a record was queued");
-        };
+        let slot = ends.rx.try_recv().expect("a record was queued");
         assert_eq!(ends.take_record(slot, <[u8]>::to_vec), vec![0xAB; 1000]);
     }
 }

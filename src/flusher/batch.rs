@@ -1,0 +1,171 @@
+//! What the flusher writes and how: the registration messages, the
+//! batches of whole records of at most `PIPE_BUF` bytes (one atomic write
+//! each), and the unregistration at shutdown. A record leaves the ring
+//! only once the write that carried it succeeded, so every failure leaves
+//! the unwritten records in place and in order (REQ_0814, TEST_0814).
+
+use std::io::IoSlice;
+use std::sync::atomic::Ordering::Relaxed;
+
+use arrayvec::ArrayVec;
+
+use super::report::{LossReport, RecentWrites};
+use super::{Config, Link};
+use crate::contexts::LEVEL_NOT_SET;
+use crate::frame::{self, Frame, FRAME_CAP};
+use crate::ring::OfflineRing;
+use crate::stats::Counters;
+use crate::transport::{DaemonFifo, SendError, PIPE_BUF};
+
+/// Most records one write can carry: the smallest LOG frame is 42 bytes,
+/// so a `PIPE_BUF` write holds fewer than 100.
+const MAX_BATCH: usize = 128;
+
+const _: () = assert!(FRAME_CAP <= PIPE_BUF, "one frame must fit one atomic write");
+
+/// How a write attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sent {
+    /// Written whole.
+    Ok,
+    /// The FIFO is full; nothing was written.
+    Blocked,
+    /// The daemon is gone.
+    Lost,
+}
+
+/// Whole messages for one write of at most `PIPE_BUF` bytes.
+struct Batch<'a> {
+    slices: ArrayVec<IoSlice<'a>, MAX_BATCH>,
+    bytes: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new() -> Self {
+        Self {
+            slices: ArrayVec::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Adds `msg` if it fits; returns whether it did.
+    fn add(&mut self, msg: &'a [u8]) -> bool {
+        if self.bytes + msg.len() > PIPE_BUF || self.slices.is_full() {
+            return false;
+        }
+        self.bytes += msg.len();
+        self.slices.push(IoSlice::new(msg));
+        true
+    }
+
+    /// One write of the batch; an empty batch is written trivially.
+    fn send(self, fifo: &mut DaemonFifo, counters: &Counters) -> Sent {
+        if self.slices.is_empty() {
+            return Sent::Ok;
+        }
+        match fifo.send(&self.slices) {
+            Ok(()) => Sent::Ok,
+            Err(SendError::WouldBlock) => Sent::Blocked,
+            Err(SendError::Gone(e)) => {
+                counters.note_error(&e);
+                Sent::Lost
+            }
+        }
+    }
+}
+
+/// Writes the next batch of `registration` on `link`.
+pub(super) fn write_registration(
+    link: &mut Link,
+    registration: &[Frame],
+    recent: &mut RecentWrites,
+    counters: &Counters,
+) -> Sent {
+    let mut batch = Batch::new();
+    let pending = registration.get(link.registered..).unwrap_or_default();
+    let n = pending
+        .iter()
+        .take_while(|f| batch.add(f.as_bytes()))
+        .count();
+    let bytes = batch.bytes;
+    let sent = batch.send(&mut link.fifo, counters);
+    if sent == Sent::Ok {
+        link.registered += n;
+        recent.push(bytes, 0);
+    }
+    sent
+}
+
+/// Writes `report` (when there is one) and the ring's front in one batch;
+/// on success the records leave the ring and the report is committed.
+pub(super) fn write_records(
+    link: &mut Link,
+    ring: &mut OfflineRing,
+    report: Option<&LossReport>,
+    recent: &mut RecentWrites,
+    counters: &Counters,
+) -> Sent {
+    let mut batch = Batch::new();
+    for msg in report.into_iter().flat_map(LossReport::frames) {
+        batch.add(msg);
+    }
+    let records = ring.iter().take_while(|r| batch.add(r)).count();
+    let bytes = batch.bytes;
+    let sent = batch.send(&mut link.fifo, counters);
+    if sent == Sent::Ok {
+        ring.pop_front_n(records);
+        counters.written.fetch_add(records as u64, Relaxed);
+        recent.push(bytes, records);
+        if let Some(report) = report {
+            report.written(counters);
+        }
+    }
+    sent
+}
+
+/// Best effort at shutdown: UNREGISTER_CONTEXT for every context, then
+/// UNREGISTER_APPLICATION. The daemon also forgets an application whose
+/// FIFO it can no longer write.
+pub(super) fn write_unregistration(fifo: &mut DaemonFifo, cfg: &Config, pid: i32) {
+    for f in unregistration_frames(cfg, pid) {
+        let _ = fifo.send(&[IoSlice::new(f.as_bytes())]);
+    }
+}
+
+/// REGISTER_APPLICATION then one REGISTER_CONTEXT per context, in
+/// `log_level_pos` order.
+pub(super) fn registration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
+    let mut out = Vec::new();
+    let mut f = Frame::new();
+    frame::user::register_app(&mut f, cfg.app, pid, &cfg.app_description);
+    out.push(f);
+    for (pos, ctx) in cfg.contexts.iter().enumerate() {
+        let mut f = Frame::new();
+        frame::user::register_context(
+            &mut f,
+            cfg.app,
+            ctx.id,
+            pos as i32,
+            ctx.register_level,
+            LEVEL_NOT_SET,
+            pid,
+            &ctx.description,
+        );
+        out.push(f);
+    }
+    out
+}
+
+/// UNREGISTER_CONTEXT for every context, then UNREGISTER_APPLICATION.
+fn unregistration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
+    let mut out = Vec::new();
+    for ctx in cfg.contexts.iter() {
+        let mut f = Frame::new();
+        frame::user::unregister_context(&mut f, cfg.app, ctx.id, pid);
+        out.push(f);
+    }
+    let mut f = Frame::new();
+    frame::user::unregister_app(&mut f, cfg.app, pid);
+    out.push(f);
+    out
+}
