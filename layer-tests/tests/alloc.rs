@@ -145,6 +145,7 @@ fn counter_sees_allocations() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
     if !layer_tests::require_dlt_tools() {
         return;
@@ -203,6 +204,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_queue_full() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_stalled() {
     if !layer_tests::require_dlt_tools() {
         return;

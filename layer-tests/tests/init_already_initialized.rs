@@ -12,6 +12,7 @@ use taktora_log::{Backend, DltLayer, Init, InitErrorKind, LogBridge};
 const ARRIVAL: Duration = Duration::from_secs(20);
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn second_init_is_an_error_and_the_first_backend_keeps_working() {
     if !require_dlt_tools() {
         return;

@@ -20,6 +20,7 @@ mod dep {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn dlt_backend_and_log_bridge_reach_the_daemon() {
     if !require_dlt_tools() {
         return;

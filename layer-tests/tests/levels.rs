@@ -169,6 +169,7 @@ fn log_all_levels(b: bool, tag: &str) {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn levels_set_with_dlt_control_take_effect_per_context() {
     if !require_dlt_tools() {
         return;
@@ -239,6 +240,7 @@ fn levels_set_with_dlt_control_take_effect_per_context() {
 const RST_APP: &str = "LVR6";
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn levels_are_reapplied_from_the_restarted_daemon() {
     if !require_dlt_tools() {
         return;
@@ -283,6 +285,7 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
 const EXP_APP: &str = "LVE6";
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn explicit_registered_levels_are_restored_after_a_restart() {
     if !require_dlt_tools() {
         return;

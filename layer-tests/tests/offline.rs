@@ -505,6 +505,7 @@ fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     use layer_tests::{PrivateDaemon, Receiver, Signal};
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
