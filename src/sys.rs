@@ -258,6 +258,43 @@ mod tests {
 
     #[test]
     fn blocked_sigpipe_turns_into_epipe() {
+        // Rust's runtime ignores SIGPIPE in every test process, which would
+        // turn the write below into EPIPE with or without the block. So
+        // the test re-runs itself as a child that first restores the
+        // default disposition (terminate): there, only the block stands
+        // between the write and death by SIGPIPE.
+        const CHILD_ENV: &str = "TAKTORA_SYS_SIGPIPE_CHILD";
+        const NAME: &str = "sys::tests::blocked_sigpipe_turns_into_epipe";
+        if std::env::var_os(CHILD_ENV).is_none() {
+            use std::os::unix::process::ExitStatusExt;
+            let exe = std::env::current_exe().expect("own test binary");
+            let out = std::process::Command::new(exe)
+                .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, "1")
+                .output()
+                .expect("run the child");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                out.status.signal(),
+                None,
+                "the child was killed by a signal (13 = SIGPIPE: the block did not hold)\n\
+                 stdout:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "the child ran the test and passed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        // The child, alone in its process (`--exact`, one test thread).
+        // SAFETY: signal(2) with SIG_DFL installs no handler code; this
+        // process runs only this test, and nothing else in it relies on
+        // SIGPIPE being ignored.
+        let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        assert_ne!(old, libc::SIG_ERR, "signal(SIGPIPE, SIG_DFL)");
         let d = temp_dir("pipe");
         let p = d.join("f");
         mkfifo(&p, 0o600).unwrap();
@@ -272,15 +309,9 @@ mod tests {
             .open(&p)
             .unwrap();
         drop(reader);
-        // Rust's test harness ignores SIGPIPE already; run in a thread that
-        // blocks it explicitly to exercise the call itself.
-        let r = std::thread::spawn(move || {
-            block_sigpipe_on_this_thread().expect("block");
-            w.write(b"x").map_err(|e| e.raw_os_error())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(r, Err(Some(libc::EPIPE)));
+        block_sigpipe_on_this_thread().expect("block");
+        let r = w.write(b"x").map_err(|e| e.raw_os_error());
         std::fs::remove_dir_all(&d).ok();
+        assert_eq!(r, Err(Some(libc::EPIPE)));
     }
 }

@@ -237,6 +237,38 @@ impl PrivateDaemon {
         }
     }
 
+    /// Stops the daemon with SIGSTOP: it stays alive and keeps its FIFO
+    /// open, but reads nothing until [`resume`](Self::resume) (a stalled
+    /// daemon, as opposed to a dead one).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` when the daemon is not running; the `kill(2)` error
+    /// otherwise.
+    pub fn pause(&mut self) -> io::Result<()> {
+        self.signal_running(libc::SIGSTOP)
+    }
+
+    /// Lets a [`pause`](Self::pause)d daemon run again (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// As [`pause`](Self::pause).
+    pub fn resume(&mut self) -> io::Result<()> {
+        self.signal_running(libc::SIGCONT)
+    }
+
+    /// Sends `signal` to the daemon if it is still running (unreaped).
+    fn signal_running(&mut self, signal: libc::c_int) -> io::Result<()> {
+        let not_running = || io::Error::new(io::ErrorKind::NotFound, "dlt-daemon is not running");
+        let child = self.child.as_mut().ok_or_else(not_running)?;
+        if child.try_wait()?.is_some() {
+            self.child = None;
+            return Err(not_running());
+        }
+        sys::send_signal(child, signal)
+    }
+
     /// Starts the daemon again on the same dir, port and config after
     /// [`kill`](Self::kill), and waits for readiness as `start` does.
     ///

@@ -12,6 +12,12 @@
 //!   waits for the lines a test expects.
 //! * [`Capture`]: `dlt-receive -o FILE`, for benchmarks that only count.
 //! * [`DltLine`] / [`parse_line`]: the fields of one `dlt-receive -a` line.
+//! * [`fake_daemon`]: an in-process fake daemon reading the FIFO, for exact
+//!   bytes and daemons that stall or vanish on cue; needs no tools.
+//! * [`wait_until`]: the one bounded poll for a condition no barrier
+//!   signals, failing with what was awaited and the last value seen.
+//! * [`mkfifo`], [`unread_bytes`], [`thread_cpu_time`], ...: the libc
+//!   calls std does not wrap, the crate's only `unsafe` (in `sys.rs`).
 //!
 //! Every process is started by this crate, signalled only by its own pid,
 //! and dies with the thread that started it (`PR_SET_PDEATHSIG`).
@@ -46,12 +52,14 @@
 mod alloc;
 mod capture;
 mod daemon;
+pub mod fake_daemon;
 mod line;
 mod procfs;
 mod receiver;
 mod report;
 mod sys;
 mod tools;
+mod wait;
 
 pub use alloc::{count_allocs, CountingAllocator};
 pub use capture::{count_messages, Capture, CAPTURE_CONNECT_TIMEOUT};
@@ -62,4 +70,9 @@ pub use procfs::{
     thread_voluntary_switches, voluntary_switches,
 };
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
+pub use sys::{
+    mkfifo, poll_readable, reset_sigpipe_to_default, set_pipe_size, thread_context_switches,
+    thread_cpu_time, unread_bytes,
+};
 pub use tools::{require_dlt_tools, shared_dir, speak_py};
+pub use wait::{try_wait_until, wait_until, WaitTimeout, POLL_INTERVAL};

@@ -228,9 +228,11 @@ mod tests {
             std::thread::Builder::new()
                 .name(name.to_owned())
                 .spawn(|| {
-                    let start = std::time::Instant::now();
+                    // Spin for 30 ms of this thread's own CPU time, not
+                    // wall time: on a loaded machine 30 ms of wall time
+                    // can hold less than the 10 ms awaited below.
                     let mut x = 0u64;
-                    while start.elapsed() < Duration::from_millis(30) {
+                    while crate::sys::thread_cpu_time() < Duration::from_millis(30) {
                         x = std::hint::black_box(x.wrapping_add(1));
                     }
                     // Stay alive until the parent has read our time.

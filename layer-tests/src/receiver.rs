@@ -180,7 +180,7 @@ impl Receiver {
         timeout: Duration,
         what: &str,
     ) -> Result<Vec<String>, String> {
-        self.wait_until(|lines| pred(lines), timeout, || what.to_owned())
+        self.wait_locked(|lines| pred(lines), timeout, || what.to_owned())
             .map(|state| state.lines.clone())
     }
 
@@ -201,7 +201,7 @@ impl Receiver {
     ) -> Result<Vec<DltLine>, String> {
         let mut matched = Vec::new();
         let mut scanned = 0;
-        let result = self.wait_until(
+        let result = self.wait_locked(
             |lines| {
                 matched.extend(
                     lines[scanned..]
@@ -225,8 +225,9 @@ impl Receiver {
     }
 
     /// The bounded condition-variable loop behind the `wait_*` methods:
-    /// returns the locked state once `check` holds.
-    fn wait_until(
+    /// returns the locked state once `check` holds. Woken by every new
+    /// line, so unlike [`crate::wait_until`] it does not poll.
+    fn wait_locked(
         &self,
         mut check: impl FnMut(&[String]) -> bool,
         timeout: Duration,

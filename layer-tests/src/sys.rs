@@ -1,14 +1,22 @@
-//! The harness's only `unsafe`: the two libc calls std does not wrap.
+//! The harness's only `unsafe`: the libc calls std does not wrap.
 //!
 //! Sending an arbitrary signal to a child we spawned (std only sends
-//! SIGKILL), and asking the kernel to SIGKILL a child when the thread that
-//! spawned it dies (`PR_SET_PDEATHSIG`). Nothing else belongs here.
+//! SIGKILL), asking the kernel to SIGKILL a child when the thread that
+//! spawned it dies (`PR_SET_PDEATHSIG`), the FIFO calls of the fake daemon
+//! (`mkfifo`, `F_SETPIPE_SZ`, `FIONREAD`, `poll`), the per-thread counters
+//! of the timing tests (`getrusage`, `clock_gettime`), and restoring the
+//! default `SIGPIPE` disposition in a child. Nothing else belongs here.
 
 #![allow(unsafe_code)] // quarantined libc calls, each under a `// SAFETY:` comment
 
+use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command};
+use std::time::Duration;
 
 /// Sends `signal` to `child`, which must not have been reaped yet.
 ///
@@ -60,4 +68,129 @@ pub(crate) fn die_with_parent(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
+/// Creates a FIFO at `path` with permission bits `mode` (before umask).
+///
+/// # Errors
+///
+/// The `mkfifo(3)` error, e.g. `EEXIST`; `InvalidInput` for a path
+/// containing a NUL byte.
+pub fn mkfifo(path: &Path, mode: libc::mode_t) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
+    // mkfifo only reads it.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), mode) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets the capacity of the pipe behind `fd` to at least `bytes`
+/// (`F_SETPIPE_SZ`) and returns the capacity the kernel chose.
+///
+/// # Errors
+///
+/// The `fcntl(2)` error, e.g. `EPERM` above `/proc/sys/fs/pipe-max-size`.
+pub fn set_pipe_size(fd: BorrowedFd<'_>, bytes: libc::c_int) -> io::Result<usize> {
+    // SAFETY: F_SETPIPE_SZ takes an int argument and touches no memory of
+    // ours; `fd` is a descriptor that is open for the call's duration.
+    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+}
+
+/// Bytes in the pipe behind `fd` that nobody has read yet (`FIONREAD`).
+///
+/// # Errors
+///
+/// The `ioctl(2)` error.
+pub fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to
+    // a live, writable c_int; `fd` is open for the call's duration.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        usize::try_from(n).map_err(|_| io::Error::other("FIONREAD returned a negative count"))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Waits at most `timeout` (rounded up to whole milliseconds) until `fd`
+/// has something to read; `Ok(false)` when the time ran out first.
+///
+/// # Errors
+///
+/// The `poll(2)` error (`EINTR` included: callers loop on their own
+/// deadline).
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .min(libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: one valid, writable pollfd, and a count of 1.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(false),
+        _ => Ok(pfd.revents & libc::POLLIN != 0),
+    }
+}
+
+/// The calling thread's context switches so far: (voluntary,
+/// involuntary), from `getrusage(RUSAGE_THREAD)`. One system call, cheap
+/// enough to take around every call of a timing loop.
+///
+/// # Panics
+///
+/// If `getrusage` fails, which it cannot with these arguments.
+pub fn thread_context_switches() -> (i64, i64) {
+    // SAFETY: an all-zero rusage is a valid value (integers and timevals).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a pointer to a live, writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0, "getrusage: {}", io::Error::last_os_error());
+    (ru.ru_nvcsw, ru.ru_nivcsw)
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+///
+/// # Panics
+///
+/// If `clock_gettime` fails, which it cannot with this clock.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a
+    // live, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime: {}", io::Error::last_os_error());
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Restores the default disposition of `SIGPIPE` (terminate) for the
+/// whole process; Rust's runtime sets it to ignore. Only for a child
+/// process that runs one test which must die if a write raises SIGPIPE.
+///
+/// # Panics
+///
+/// If `signal(2)` fails, which it cannot for SIGPIPE.
+pub fn reset_sigpipe_to_default() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler code; callers are
+    // single-test child processes that rely on nothing ignoring SIGPIPE.
+    let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    assert_ne!(old, libc::SIG_ERR, "signal(SIGPIPE, SIG_DFL)");
 }

@@ -1,23 +1,34 @@
 //! Finding the external tools and shared files the daemon tests need.
 //!
 //! Decides whether a daemon test runs, skips (developer machine without
-//! dlt-daemon) or fails (CI without dlt-daemon); never starts anything.
+//! the DLT tools) or fails (CI without them); never starts anything.
+//!
+//! A skip is visible twice: `build.rs` emits `cfg(no_dlt_tools)` so that
+//! daemon tests, marked `#[cfg_attr(no_dlt_tools, ignore = "...")]`, are
+//! reported as ignored in the summary; and [`require_dlt_tools`] prints a
+//! `SKIPPED` line to stderr if a test runs anyway (e.g. with `--ignored`,
+//! or when `PATH` changed since the build).
 
 use std::env;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The programs a daemon test runs: the daemon and the reader.
-const REQUIRED_TOOLS: [&str; 2] = ["dlt-daemon", "dlt-receive"];
+/// The programs the daemon tests run: the daemon, the reader, and the
+/// control tool (`levels.rs`). `build.rs` checks the same list.
+const REQUIRED_TOOLS: [&str; 3] = ["dlt-daemon", "dlt-receive", "dlt-control"];
 
 /// The hint printed when the tools are missing.
-const INSTALL_HINT: &str = "install it with: sudo apt-get install -y dlt-daemon dlt-tools";
+const INSTALL_HINT: &str =
+    "install them with: sudo apt-get install -y dlt-daemon dlt-tools (or ./scripts/install-deps.sh)";
 
-/// Checks that `dlt-daemon` and `dlt-receive` are on `PATH`.
+/// Checks that `dlt-daemon`, `dlt-receive` and `dlt-control` are on
+/// `PATH`.
 ///
 /// Call it first in every test that needs the real daemon and return early
-/// when it says `false`:
+/// when it says `false`; mark the test
+/// `#[cfg_attr(no_dlt_tools, ignore = "...")]` too, so that the summary
+/// counts it as ignored rather than passed:
 ///
 /// ```no_run
 /// if !layer_tests::require_dlt_tools() {
@@ -26,7 +37,7 @@ const INSTALL_HINT: &str = "install it with: sudo apt-get install -y dlt-daemon 
 /// ```
 ///
 /// On a developer machine without the tools it prints
-/// `skipping: dlt-daemon not installed; install it with: sudo apt-get install -y dlt-daemon dlt-tools`
+/// `SKIPPED <test>: dlt-daemon, dlt-receive, dlt-control not found on PATH; install them with: ...`
 /// to stderr and returns `false`.
 ///
 /// # Panics
@@ -40,11 +51,17 @@ pub fn require_dlt_tools() -> bool {
         Ok(()) => true,
         Err(Missing { ci: true, tools }) => panic!(
             "CI=true but {} not found on PATH; daemon tests must not be skipped in CI. \
-             Run scripts/install-deps.sh first, or {INSTALL_HINT}",
-            tools.join(" and ")
+             {INSTALL_HINT}",
+            tools.join(", ")
         ),
-        Err(Missing { ci: false, .. }) => {
-            eprintln!("skipping: dlt-daemon not installed; {INSTALL_HINT}");
+        Err(Missing { ci: false, tools }) => {
+            let thread = std::thread::current();
+            eprintln!(
+                "SKIPPED {}: what needs the real daemon did not run: {} not found on PATH; \
+                 {INSTALL_HINT}",
+                thread.name().unwrap_or("this test"),
+                tools.join(", ")
+            );
             false
         }
     }
@@ -126,7 +143,7 @@ mod tests {
 
     #[test]
     fn both_tools_present_is_ok_in_and_out_of_ci() {
-        let bin = fake_bin(&["dlt-daemon", "dlt-receive"]);
+        let bin = fake_bin(&["dlt-daemon", "dlt-receive", "dlt-control"]);
         let path = path_of(&bin);
         assert_eq!(check_tools(Some(&path), None), Ok(()));
         assert_eq!(check_tools(Some(&path), Some("true")), Ok(()));
@@ -134,7 +151,7 @@ mod tests {
 
     #[test]
     fn missing_tool_outside_ci_is_a_skip() {
-        let bin = fake_bin(&["dlt-daemon"]);
+        let bin = fake_bin(&["dlt-daemon", "dlt-control"]);
         let path = path_of(&bin);
         let missing = check_tools(Some(&path), Some("false")).expect_err("receiver missing");
         assert_eq!(
@@ -153,7 +170,10 @@ mod tests {
         for ci in ["true", "TRUE", "1"] {
             let missing = check_tools(Some(&path), Some(ci)).expect_err("tools missing");
             assert!(missing.ci, "CI={ci} must count as CI");
-            assert_eq!(missing.tools, vec!["dlt-daemon", "dlt-receive"]);
+            assert_eq!(
+                missing.tools,
+                vec!["dlt-daemon", "dlt-receive", "dlt-control"]
+            );
         }
         assert_eq!(check_tools(None, Some("true")).map_err(|m| m.ci), Err(true));
     }

@@ -16,16 +16,16 @@
 //! (`with_default`) subscriber per test works and the tests can run in
 //! parallel in this one process.
 
-// SIGSTOP/SIGCONT for the stalled-daemon state need `unsafe`.
-#![allow(unsafe_code)]
-
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use layer_tests::{count_allocs, CountingAllocator};
+use layer_tests::{count_allocs, wait_until, CountingAllocator};
 use taktora_log::{DltLayer, FlushGuard};
 use tracing_subscriber::prelude::*;
+
+/// Generous bound for the flusher to connect on a loaded 2-core machine.
+const CONNECT: Duration = Duration::from_secs(20);
 
 // === the counting allocator ===
 
@@ -112,14 +112,6 @@ fn builder(app: &str, dir: &Path) -> taktora_log::DltLayerBuilder {
     DltLayer::builder(app).with_pipe_dir(dir)
 }
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn shut_down(guard: FlushGuard) -> taktora_log::Stats {
     guard.flush(Duration::from_secs(5));
     let stats = guard.stats();
@@ -153,13 +145,19 @@ fn counter_sees_allocations() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
     if !layer_tests::require_dlt_tools() {
         return;
     }
     let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
     let (layer, guard) = builder("ALC1", daemon.dir()).build().expect("build layer");
-    wait_until("the flusher to connect", || guard.stats().connects >= 1);
+    wait_until(
+        CONNECT,
+        "the flusher to connect",
+        || guard.stats(),
+        |s| s.connects >= 1,
+    );
     let n = allocations_under(layer);
     let stats = shut_down(guard);
     assert_eq!(
@@ -206,19 +204,22 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_queue_full() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_stalled() {
     if !layer_tests::require_dlt_tools() {
         return;
     }
-    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let mut daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
     let (layer, guard) = builder("ALC4", daemon.dir()).build().expect("build layer");
-    wait_until("the flusher to connect", || guard.stats().connects >= 1);
-    let pid = daemon.pid().expect("daemon running") as libc::pid_t;
-    // SAFETY: kill(2) on the pid of the daemon this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP");
+    wait_until(
+        CONNECT,
+        "the flusher to connect",
+        || guard.stats(),
+        |s| s.connects >= 1,
+    );
+    daemon.pause().expect("SIGSTOP the daemon");
     let n = allocations_under(layer);
-    // SAFETY: as above.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0, "SIGCONT");
+    daemon.resume().expect("SIGCONT the daemon");
     let stats = shut_down(guard);
     assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon stalled");
     // The stopped daemon's FIFO filled and the channel overflowed.

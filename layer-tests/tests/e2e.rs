@@ -7,13 +7,13 @@
 //! (`with_default`), uses its own pipe directory and a unique application
 //! ID, and uses [`FlushGuard::flush`] as its barrier: no sleeps.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use layer_tests::fake_daemon::FakeDaemon;
 use taktora_log::{DltLayer, FlushGuard, LogLevel};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
@@ -55,23 +55,6 @@ fn app_fifo_path(dir: &Path) -> PathBuf {
 
 fn is_fifo(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
-}
-
-/// Creates a FIFO at `path` with mode 0620 (as dlt-daemon creates `dlt`).
-#[allow(unsafe_code)] // one libc call std does not wrap
-fn mkfifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call;
-    // mkfifo only reads it.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o620) };
-    assert_eq!(
-        rc,
-        0,
-        "mkfifo {}: {}",
-        path.display(),
-        io::Error::last_os_error()
-    );
 }
 
 /// A fresh temp dir for a test that needs no daemon.
@@ -128,6 +111,7 @@ mod real_daemon {
     }
 
     #[test]
+    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
     fn every_level_via_tracing_log_and_fatal_shows_app_context_level_and_args_in_order() {
         if !require_dlt_tools() {
             return;
@@ -246,6 +230,7 @@ mod real_daemon {
     }
 
     #[test]
+    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
     fn burst_of_10000_arrives_complete_in_order_and_once() {
         if !require_dlt_tools() {
             return;
@@ -294,6 +279,7 @@ mod real_daemon {
     }
 
     #[test]
+    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
     fn message_longer_than_frame_cap_arrives_once_truncated_with_marker() {
         if !require_dlt_tools() {
             return;
@@ -341,13 +327,23 @@ mod degraded {
     /// Records logged in each degraded test.
     const N: u64 = 5;
 
+    /// The guard's shutdown timeout in these tests.
+    const SHUTDOWN: Duration = Duration::from_millis(200);
+    /// How long past the shutdown timeout a guard drop waits for the
+    /// flusher's acknowledgement (`ACK_GRACE` in src/guard.rs).
+    const ACK_GRACE: Duration = Duration::from_millis(500);
+    /// Slack for a loaded 2-core machine, on top of a documented bound.
+    const MARGIN: Duration = Duration::from_secs(1);
+    /// REQ_0812's bound for one call.
+    const PUSH_BOUND: Duration = Duration::from_millis(5);
+
     /// Logs [`N`] records into `dir`, where no daemon reads, and checks
     /// the flush outcome, the stats, the bounded drop and the app FIFO.
     /// `errno` is what connecting to the daemon's FIFO must fail with.
     fn log_without_daemon(dir: &Path, app: &str, errno: i32) {
         let (layer, guard) = DltLayer::builder(app)
             .with_pipe_dir(dir)
-            .with_shutdown_timeout(Duration::from_millis(200))
+            .with_shutdown_timeout(SHUTDOWN)
             .build()
             .expect("building without a daemon works");
         let stats = layer.clone();
@@ -364,10 +360,12 @@ mod degraded {
                 tracing::info!(seq, "offline");
             }
         });
+        let took = started.elapsed();
+        let bound = PUSH_BOUND * N as u32 + MARGIN;
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "logging returned at once without a daemon (took {:?})",
-            started.elapsed()
+            took < bound,
+            "logging {N} records without a daemon took {took:?}; bound {bound:?} \
+             ({N} × REQ_0812's {PUSH_BOUND:?} + {MARGIN:?} for a loaded machine)"
         );
 
         let outcome = guard.flush(Duration::from_millis(300));
@@ -391,10 +389,12 @@ mod degraded {
 
         let t = Instant::now();
         drop(guard);
+        let took = t.elapsed();
+        let bound = SHUTDOWN + ACK_GRACE + MARGIN;
         assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "dropping the guard is bounded by its shutdown timeout (took {:?})",
-            t.elapsed()
+            took < bound,
+            "dropping the guard took {took:?}; bound {bound:?} (shutdown timeout {SHUTDOWN:?} \
+             + ack grace {ACK_GRACE:?} + {MARGIN:?} for a loaded machine)"
         );
         let s = stats.stats();
         assert_eq!(s.lost_at_shutdown, N, "unsent records are counted: {s:?}");
@@ -411,7 +411,9 @@ mod degraded {
     #[test]
     fn stale_daemon_fifo_without_reader_enxio_buffers_reports_pending_and_counts_loss() {
         let dir = temp_dir("enxio");
-        mkfifo(&dir.path().join("dlt"));
+        let fifo = dir.path().join("dlt");
+        layer_tests::mkfifo(&fifo, 0o620)
+            .unwrap_or_else(|e| panic!("mkfifo {}: {e}", fifo.display()));
         log_without_daemon(dir.path(), "E2NX", libc::ENXIO);
     }
 
@@ -511,11 +513,9 @@ mod degraded {
         if std::env::var_os(CHILD_ENV).is_none() {
             return;
         }
-        set_sigpipe_default();
+        layer_tests::reset_sigpipe_to_default();
         let dir = temp_dir("epipe");
-        let fifo = dir.path().join("dlt");
-        mkfifo(&fifo);
-        let reader = open_reader(&fifo);
+        let reader = FakeDaemon::start(dir.path(), None);
         let (layer, guard) = DltLayer::builder("E2PI")
             .with_pipe_dir(dir.path())
             .with_shutdown_timeout(Duration::from_millis(200))
@@ -537,114 +537,17 @@ mod degraded {
         drop(guard);
         assert_eq!(stats.stats().lost_at_shutdown, 1);
     }
-
-    #[allow(unsafe_code)] // one libc call std does not wrap
-    fn set_sigpipe_default() {
-        // SAFETY: signal(2) with SIG_DFL installs no handler code; this
-        // child process runs only this one test.
-        let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-        assert_ne!(old, libc::SIG_ERR, "signal(SIGPIPE, SIG_DFL)");
-    }
-}
-
-/// Opens `fifo` for reading without blocking: the fake daemon's end.
-fn open_reader(fifo: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(fifo)
-        .unwrap_or_else(|e| panic!("open {} for reading: {e}", fifo.display()))
 }
 
 /// An in-process fake daemon: reads the FIFO and checks every byte.
 mod fake_daemon {
     use super::*;
     use dlt_parse::verbose::VerboseValue;
-    use dlt_parse::{DltLogLevel, DltMessageType, DltPacketSlice};
-
-    const LOG: u32 = 1;
-    const REGISTER_APPLICATION: u32 = 2;
-    const UNREGISTER_APPLICATION: u32 = 3;
-    const REGISTER_CONTEXT: u32 = 4;
-    const UNREGISTER_CONTEXT: u32 = 5;
-
-    /// One user-protocol message cut from the stream.
-    #[derive(Debug)]
-    struct UserMsg {
-        kind: u32,
-        bytes: Vec<u8>,
-    }
-
-    fn u32_at(b: &[u8], off: usize) -> u32 {
-        let bytes = b
-            .get(off..off + 4)
-            .unwrap_or_else(|| panic!("4 bytes at offset {off} of a {}-byte message", b.len()));
-        u32::from_ne_bytes(bytes.try_into().expect("4 bytes"))
-    }
-
-    fn i32_at(b: &[u8], off: usize) -> i32 {
-        u32_at(b, off) as i32
-    }
-
-    fn id_at(b: &[u8], off: usize) -> String {
-        let id = &b[off..off + 4];
-        String::from_utf8_lossy(id)
-            .trim_end_matches('\0')
-            .to_owned()
-    }
-
-    /// Reads everything the FIFO holds now, without blocking.
-    fn drain(f: &mut File) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => return out,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => panic!("reading the fake daemon FIFO: {e}"),
-            }
-        }
-    }
-
-    /// Cuts `stream` into messages, each as long as its own header says;
-    /// panics unless they tile the stream exactly.
-    fn split(stream: &[u8]) -> Vec<UserMsg> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        while at < stream.len() {
-            let rest = &stream[at..];
-            assert!(
-                rest.len() >= 8 && rest[..4] == *b"DUH\x01",
-                "message at byte {at} starts with DUH\\x01: {:02x?}",
-                &rest[..rest.len().min(16)]
-            );
-            let kind = u32_at(rest, 4);
-            let size = match kind {
-                LOG => {
-                    assert!(rest.len() >= 12, "LOG header at byte {at}");
-                    8 + usize::from(u16::from_be_bytes([rest[10], rest[11]]))
-                }
-                REGISTER_APPLICATION => 20 + u32_at(rest, 16) as usize,
-                UNREGISTER_APPLICATION => 16,
-                REGISTER_CONTEXT => 30 + u32_at(rest, 26) as usize,
-                UNREGISTER_CONTEXT => 20,
-                other => panic!("unexpected message type {other} at byte {at}"),
-            };
-            assert!(
-                size <= rest.len(),
-                "type {kind} at byte {at} says {size} bytes, {} left",
-                rest.len()
-            );
-            out.push(UserMsg {
-                kind,
-                bytes: rest[..size].to_vec(),
-            });
-            at += size;
-        }
-        out
-    }
+    use dlt_parse::{DltLogLevel, DltMessageType};
+    use layer_tests::fake_daemon::{
+        Msg, LOG, REGISTER_APPLICATION, REGISTER_CONTEXT, UNREGISTER_APPLICATION,
+        UNREGISTER_CONTEXT,
+    };
 
     /// A decoded argument: name (if any) and value, printed.
     fn arg(v: VerboseValue<'_>) -> (Option<String>, String) {
@@ -661,9 +564,8 @@ mod fake_daemon {
     }
 
     /// Checks a LOG message with `dlt_parse` against what was logged.
-    fn check_log(m: &UserMsg, ctid: &str, level: DltLogLevel, args: &[(Option<&str>, &str)]) {
-        let packet = DltPacketSlice::from_slice(&m.bytes[8..]).expect("dlt_parse decodes the LOG");
-        assert_eq!(packet.slice().len(), m.bytes.len() - 8, "8 + LEN");
+    fn check_log(m: &Msg, ctid: &str, level: DltLogLevel, args: &[(Option<&str>, &str)]) {
+        let packet = m.packet();
         let ext = packet
             .header()
             .extended_header
@@ -701,9 +603,7 @@ mod fake_daemon {
     #[test]
     fn fifo_stream_is_register_app_then_contexts_then_logs_then_unregister() {
         let dir = temp_dir("fake");
-        let fifo = dir.path().join("dlt");
-        mkfifo(&fifo);
-        let mut daemon = open_reader(&fifo);
+        let mut daemon = FakeDaemon::start(dir.path(), None);
         let (layer, guard) = DltLayer::builder("E2FK")
             .with_app_description("fake daemon test")
             .with_default_context("FDEF", "fake default")
@@ -720,7 +620,7 @@ mod fake_daemon {
         flush_all(&guard, "three events");
         let pid = std::process::id() as i32;
 
-        let msgs = split(&drain(&mut daemon));
+        let msgs = daemon.drain();
         let kinds: Vec<u32> = msgs.iter().map(|m| m.kind).collect();
         assert_eq!(
             kinds,
@@ -736,10 +636,10 @@ mod fake_daemon {
             ],
             "registration first, then the records"
         );
-        let app = &msgs[0].bytes;
-        assert_eq!(id_at(app, 8), "E2FK", "REGISTER_APPLICATION APID");
-        assert_eq!(i32_at(app, 12), pid, "REGISTER_APPLICATION pid");
-        assert_eq!(&app[20..], b"fake daemon test", "app description");
+        let app = &msgs[0];
+        assert_eq!(app.id_at(8), "E2FK", "REGISTER_APPLICATION APID");
+        assert_eq!(app.i32_at(12), pid, "REGISTER_APPLICATION pid");
+        assert_eq!(&app.bytes[20..], b"fake daemon test", "app description");
         let contexts = [
             ("FDEF", Some("fake default")),
             ("TLOG", None),
@@ -748,15 +648,15 @@ mod fake_daemon {
         ];
         for (pos, (m, (ctid, desc))) in msgs[1..5].iter().zip(contexts).enumerate() {
             let b = &m.bytes;
-            assert_eq!(id_at(b, 8), "E2FK", "context {pos} APID");
-            assert_eq!(id_at(b, 12), ctid, "context {pos} CTID");
-            assert_eq!(i32_at(b, 16), pos as i32, "context {pos} log_level_pos");
+            assert_eq!(m.id_at(8), "E2FK", "context {pos} APID");
+            assert_eq!(m.id_at(12), ctid, "context {pos} CTID");
+            assert_eq!(m.i32_at(16), pos as i32, "context {pos} log_level_pos");
             assert_eq!(
                 (b[20] as i8, b[21] as i8),
                 (-2, -2),
                 "context {pos} level and trace status not set"
             );
-            assert_eq!(i32_at(b, 22), pid, "context {pos} pid");
+            assert_eq!(m.i32_at(22), pid, "context {pos} pid");
             match desc {
                 Some(d) => assert_eq!(&b[30..], d.as_bytes(), "context {pos} description"),
                 None => assert!(b.len() > 30, "context {pos} has a description"),
@@ -786,14 +686,14 @@ mod fake_daemon {
         );
 
         drop(guard);
-        let msgs = split(&drain(&mut daemon));
+        let msgs = daemon.drain();
         let got: Vec<(u32, String)> = msgs
             .iter()
             .map(|m| {
                 let id = if m.kind == UNREGISTER_CONTEXT {
-                    id_at(&m.bytes, 12)
+                    m.id_at(12)
                 } else {
-                    id_at(&m.bytes, 8)
+                    m.id_at(8)
                 };
                 (m.kind, id)
             })
@@ -805,9 +705,9 @@ mod fake_daemon {
             .collect();
         assert_eq!(got, want, "unregistration after the guard dropped");
         for m in &msgs {
-            assert_eq!(id_at(&m.bytes, 8), "E2FK", "APID");
+            assert_eq!(m.id_at(8), "E2FK", "APID");
             let pid_off = if m.kind == UNREGISTER_CONTEXT { 16 } else { 12 };
-            assert_eq!(i32_at(&m.bytes, pid_off), pid, "pid");
+            assert_eq!(m.i32_at(pid_off), pid, "pid");
         }
         assert!(!app_fifo_path(dir.path()).exists(), "app FIFO removed");
     }

@@ -48,6 +48,7 @@ fn expect_line(receiver: &Receiver, daemon: &PrivateDaemon, tail: &str) -> Vec<S
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn speak_py_messages_reach_the_receiver() {
     if !require_dlt_tools() {
         return;
@@ -82,6 +83,7 @@ fn speak_py_messages_reach_the_receiver() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn kill_9_then_restart_brings_back_fifo_and_clients() {
     if !require_dlt_tools() {
         return;
@@ -127,6 +129,7 @@ fn kill_9_then_restart_brings_back_fifo_and_clients() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn sigterm_removes_the_fifo_and_restart_recreates_it() {
     if !require_dlt_tools() {
         return;
@@ -151,6 +154,7 @@ fn sigterm_removes_the_fifo_and_restart_recreates_it() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn drop_stops_and_reaps_the_daemon_and_removes_its_dir() {
     if !require_dlt_tools() {
         return;
@@ -171,6 +175,7 @@ fn drop_stops_and_reaps_the_daemon_and_removes_its_dir() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn receiver_drop_reaps_dlt_receive() {
     if !require_dlt_tools() {
         return;
@@ -187,6 +192,7 @@ fn receiver_drop_reaps_dlt_receive() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn extra_config_lines_reach_the_daemon() {
     if !require_dlt_tools() {
         return;
@@ -219,6 +225,7 @@ fn protected_config_keys_cannot_be_overridden() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn wait_failures_say_what_was_awaited_and_what_was_seen() {
     if !require_dlt_tools() {
         return;
@@ -243,6 +250,7 @@ fn wait_failures_say_what_was_awaited_and_what_was_seen() {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn receiver_reports_when_dlt_receive_exits() {
     if !require_dlt_tools() {
         return;

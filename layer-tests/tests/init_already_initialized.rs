@@ -1,4 +1,4 @@
-//! Precedence branch 1: a second init in the same process is an error of
+//! REQ_0803, precedence branch 1: a second init in the same process is an error of
 //! kind `AlreadyInitialized`, replaces nothing, and the first backend
 //! keeps delivering to the daemon. Its own binary: global state can be
 //! set only once.
@@ -12,7 +12,8 @@ use taktora_log::{Backend, DltLayer, Init, InitErrorKind, LogBridge};
 const ARRIVAL: Duration = Duration::from_secs(20);
 
 #[test]
-fn second_init_is_an_error_and_the_first_backend_keeps_working() {
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
+fn req_0803_second_init_is_an_error_and_the_first_backend_keeps_working() {
     if !require_dlt_tools() {
         return;
     }

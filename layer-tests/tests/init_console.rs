@@ -1,4 +1,4 @@
-//! Precedence branch 4: no DLT layer and nothing pre-installed → the
+//! REQ_0816, precedence branch 4: no DLT layer and nothing pre-installed → the
 //! console fallback on stderr (`Backend::Console`), one readable line per
 //! record (time, level, target, message, fields), filtered by `RUST_LOG`.
 //!
@@ -13,7 +13,7 @@ use taktora_log::{Backend, Init, LogBridge};
 /// Set in the child process: "you are the child, log and exit".
 const CHILD_ENV: &str = "TAKTORA_INIT_CONSOLE_CHILD";
 /// This test's name, for `--exact`.
-const TEST_NAME: &str = "console_fallback_writes_readable_lines_filtered_by_rust_log";
+const TEST_NAME: &str = "req_0816_console_fallback_writes_readable_lines_filtered_by_rust_log";
 
 /// Stands in for a dependency that logs through the `log` crate.
 mod dep {
@@ -94,7 +94,7 @@ fn assert_timestamped(line: &str) {
 }
 
 #[test]
-fn console_fallback_writes_readable_lines_filtered_by_rust_log() {
+fn req_0816_console_fallback_writes_readable_lines_filtered_by_rust_log() {
     if std::env::var_os(CHILD_ENV).is_some() {
         child();
         return;

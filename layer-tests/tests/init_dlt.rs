@@ -1,4 +1,4 @@
-//! Precedence branch 3: `Init` with a DLT layer installs a `Registry` with
+//! REQ_0805 (and REQ_0803), precedence branch 3: `Init` with a DLT layer installs a `Registry` with
 //! it (`Backend::Dlt`), and the `log` bridge carries `log` records from a
 //! dependency-style module to the daemon under the context mapped to the
 //! module's target. Its own binary: global state can be set only once.
@@ -20,7 +20,8 @@ mod dep {
 }
 
 #[test]
-fn dlt_backend_and_log_bridge_reach_the_daemon() {
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
+fn req_0805_dlt_backend_and_log_bridge_reach_the_daemon() {
     if !require_dlt_tools() {
         return;
     }

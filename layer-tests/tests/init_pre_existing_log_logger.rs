@@ -1,4 +1,4 @@
-//! Precedence branch 2b: an integrator installed their own `log` logger
+//! REQ_0804 (and REQ_0805), precedence branch 2b: an integrator installed their own `log` logger
 //! first. Init keeps it (`Backend::PreExisting`), reports that the bridge
 //! could not be installed (`LogBridge::LoggerAlreadySet`) instead of
 //! panicking, and `log` records keep reaching that logger. Its own binary:
@@ -31,7 +31,7 @@ impl log::Log for Collecting {
 static THEIRS: Collecting = Collecting(Mutex::new(Vec::new()));
 
 #[test]
-fn pre_existing_log_logger_is_kept_and_the_bridge_reports_why() {
+fn req_0804_pre_existing_log_logger_is_kept_and_the_bridge_reports_why() {
     log::set_logger(&THEIRS).expect("the integrator's logger is the first");
     log::set_max_level(log::LevelFilter::Trace);
 

@@ -1,4 +1,4 @@
-//! Precedence branch 2a: an integrator installed their own global
+//! REQ_0804 (and REQ_0805), precedence branch 2a: an integrator installed their own global
 //! `tracing` subscriber first. Init keeps it (`Backend::PreExisting`),
 //! still installs the `log` bridge (`LogBridge::Installed`), so both
 //! `tracing` events and `log` records reach *their* subscriber, and
@@ -72,7 +72,7 @@ impl<S: Subscriber> Layer<S> for Collector {
 }
 
 #[test]
-fn pre_existing_subscriber_is_kept_and_gets_tracing_and_log_records() {
+fn req_0804_pre_existing_subscriber_is_kept_and_gets_tracing_and_log_records() {
     // The daemon is only needed to show that nothing reaches DLT; the
     // rest of the test runs without it.
     let daemon = require_dlt_tools().then(|| PrivateDaemon::start().expect("start dlt-daemon"));

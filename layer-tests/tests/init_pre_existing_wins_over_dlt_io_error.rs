@@ -1,4 +1,4 @@
-//! Precedence: a pre-existing subscriber (branch 2) wins over the DLT
+//! REQ_0804, precedence: a pre-existing subscriber (branch 2) wins over the DLT
 //! layer (branch 3) even when the DLT pipeline could not be set up (its
 //! application FIFO cannot be created): init reports `PreExisting` as a
 //! success, it does not fail. Its own binary: global state can be set
@@ -7,7 +7,7 @@
 use taktora_log::{Backend, DltLayer, Init, LogBridge};
 
 #[test]
-fn pre_existing_subscriber_wins_even_when_the_dlt_fifo_cannot_be_created() {
+fn req_0804_pre_existing_subscriber_wins_even_when_the_dlt_fifo_cannot_be_created() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry())
         .expect("the integrator's subscriber is the first");
     // A regular file as the pipe directory: `<file>/dltpipes` cannot be

@@ -1,4 +1,4 @@
-//! A failed `try_init` (invalid configuration, or the DLT FIFO cannot be
+//! REQ_0803: a failed `try_init` (invalid configuration, or the DLT FIFO cannot be
 //! created) leaves init retryable: the next call succeeds and the `log`
 //! bridge is reported installed exactly once per process. Its own binary:
 //! global state can be set only once.
@@ -6,7 +6,7 @@
 use taktora_log::{Backend, DltLayer, Init, InitErrorKind, LogBridge};
 
 #[test]
-fn try_init_can_be_retried_after_a_setup_error() {
+fn req_0803_try_init_can_be_retried_after_a_setup_error() {
     let bad_id = Init::new()
         .with_dlt(DltLayer::builder("TOOLONG"))
         .try_init()

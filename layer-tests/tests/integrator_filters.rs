@@ -1,4 +1,4 @@
-//! The integrator swap without init: `DltLayer` under filters other than
+//! REQ_0804, the integrator swap without init: `DltLayer` under filters other than
 //! its own `DltLevels` still applies the DLT context levels, because the
 //! layer checks them in `on_event`. Scoped subscribers (`with_default`)
 //! only, so no global state is touched and the tests share a process.
@@ -34,7 +34,7 @@ fn log_every_level() {
 }
 
 #[test]
-fn a_foreign_filter_does_not_bypass_the_dlt_context_levels() {
+fn req_0804_a_foreign_filter_does_not_bypass_the_dlt_context_levels() {
     let dir = tempfile::tempdir().expect("temp pipe dir");
     let (layer, _guard) = error_level_layer(dir.path());
     let stats = layer.clone();
@@ -46,7 +46,7 @@ fn a_foreign_filter_does_not_bypass_the_dlt_context_levels() {
 }
 
 #[test]
-fn a_foreign_filter_still_narrows_what_the_dlt_levels_allow() {
+fn req_0804_a_foreign_filter_still_narrows_what_the_dlt_levels_allow() {
     let dir = tempfile::tempdir().expect("temp pipe dir");
     let (layer, _guard) = DltLayer::builder("FILT")
         .with_pipe_dir(dir.path())
@@ -61,7 +61,7 @@ fn a_foreign_filter_still_narrows_what_the_dlt_levels_allow() {
 }
 
 #[test]
-fn dlt_levels_combine_with_another_filter() {
+fn req_0804_dlt_levels_combine_with_another_filter() {
     let dir = tempfile::tempdir().expect("temp pipe dir");
     let (layer, _guard) = error_level_layer(dir.path());
     let stats = layer.clone();

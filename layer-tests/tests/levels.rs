@@ -21,9 +21,9 @@
 //! `a_disabled_enabled_check_does_not_drop_the_next_event`.)
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use layer_tests::{require_dlt_tools, DltLine, PrivateDaemon, Receiver, Signal};
+use layer_tests::{require_dlt_tools, try_wait_until, DltLine, PrivateDaemon, Receiver, Signal};
 use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::prelude::*;
 
@@ -58,27 +58,17 @@ fn install_with(
     (layer, guard, default)
 }
 
-/// Polls `cond` every 10 ms until it holds, panicking after [`ARRIVAL`]
-/// with `what`, the layer's stats and the daemon's log.
-fn wait_until(
+/// Waits (bounded by [`ARRIVAL`], via [`try_wait_until`]) until the
+/// layer's stats satisfy `cond`; a timeout names `what`, shows the last
+/// stats and the daemon's log.
+fn wait_for_stats(
     what: &str,
     layer: &DltLayer,
     daemon: &PrivateDaemon,
-    mut cond: impl FnMut(&Stats) -> bool,
+    cond: impl FnMut(&Stats) -> bool,
 ) {
-    let deadline = Instant::now() + ARRIVAL;
-    loop {
-        let stats = layer.stats();
-        if cond(&stats) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {ARRIVAL:?} waiting for {what}\nstats: {stats:#?}\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    try_wait_until(ARRIVAL, what, || layer.stats(), cond)
+        .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
 }
 
 /// Runs `dlt-control -p <port> ::1 <args>` and panics unless it succeeds.
@@ -112,7 +102,7 @@ fn set_level(daemon: &PrivateDaemon, app: &str, ctx: &str, level: u8) {
 fn change_level(layer: &DltLayer, daemon: &PrivateDaemon, app: &str, ctx: &str, level: u8) {
     let before = layer.stats().levels_applied;
     set_level(daemon, app, ctx, level);
-    wait_until(
+    wait_for_stats(
         &format!("{app}/{ctx} at level {level}"),
         layer,
         daemon,
@@ -179,6 +169,7 @@ fn log_all_levels(b: bool, tag: &str) {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn levels_set_with_dlt_control_take_effect_per_context() {
     if !require_dlt_tools() {
         return;
@@ -188,7 +179,7 @@ fn levels_set_with_dlt_control_take_effect_per_context() {
     let (layer, guard, _default) = install(&daemon, APP, &[("lvl::a", "CTXA"), ("lvl::b", "CTXB")]);
     // Registration: the daemon answers each "not set" context (DFLT,
     // TLOG, CTXA, CTXB) with its default level, INFO.
-    wait_until("the daemon's default levels", &layer, &daemon, |s| {
+    wait_for_stats("the daemon's default levels", &layer, &daemon, |s| {
         s.levels_applied >= 4 && s.log_state == 1
     });
 
@@ -236,7 +227,7 @@ fn levels_set_with_dlt_control_take_effect_per_context() {
         &daemon,
         &["-a", APP, "-c", "CTXB", "-s", "4096", "-m", "hello"],
     );
-    wait_until("the injection to be counted", &layer, &daemon, |s| {
+    wait_for_stats("the injection to be counted", &layer, &daemon, |s| {
         s.injections_ignored >= 1
     });
     let stats = layer.stats();
@@ -249,6 +240,7 @@ fn levels_set_with_dlt_control_take_effect_per_context() {
 const RST_APP: &str = "LVR6";
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn levels_are_reapplied_from_the_restarted_daemon() {
     if !require_dlt_tools() {
         return;
@@ -256,7 +248,7 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
     let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
     let (layer, guard, _default) = install(&daemon, RST_APP, &[("rst", "CTXR")]);
-    wait_until("the daemon's default levels", &layer, &daemon, |s| {
+    wait_for_stats("the daemon's default levels", &layer, &daemon, |s| {
         s.levels_applied >= 3
     });
 
@@ -272,7 +264,7 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
     daemon.kill(Signal::Term).expect("stop the daemon");
     daemon.restart().expect("restart the daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive again");
-    wait_until("re-registration and its LOG_LEVELs", &layer, &daemon, |s| {
+    wait_for_stats("re-registration and its LOG_LEVELs", &layer, &daemon, |s| {
         s.connects >= 2 && s.levels_applied >= applied + 3
     });
     tracing::debug!(target: "rst", "r2-debug");
@@ -293,6 +285,7 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
 const EXP_APP: &str = "LVE6";
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn explicit_registered_levels_are_restored_after_a_restart() {
     if !require_dlt_tools() {
         return;
@@ -304,7 +297,7 @@ fn explicit_registered_levels_are_restored_after_a_restart() {
     let builder = DltLayer::builder(EXP_APP).with_initial_level(taktora_log::LogLevel::Info);
     let (layer, guard, _default) = install_with(&daemon, builder, &[("exp", "CTXE")]);
     // DFLT, TLOG and CTXE answered.
-    wait_until("the daemon's answers", &layer, &daemon, |s| {
+    wait_for_stats("the daemon's answers", &layer, &daemon, |s| {
         s.levels_applied >= 3
     });
     tracing::info!(target: "exp", "e0-info");
@@ -321,7 +314,7 @@ fn explicit_registered_levels_are_restored_after_a_restart() {
     daemon.kill(Signal::Term).expect("stop the daemon");
     daemon.restart().expect("restart the daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive again");
-    wait_until("re-registration and its LOG_LEVELs", &layer, &daemon, |s| {
+    wait_for_stats("re-registration and its LOG_LEVELs", &layer, &daemon, |s| {
         s.connects >= 2 && s.levels_applied >= applied + 3
     });
     tracing::debug!(target: "exp", "e2-debug");

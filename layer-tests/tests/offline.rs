@@ -3,18 +3,13 @@
 //! in-process fake daemon (a FIFO this test reads), and a chaos test
 //! against the real `dlt-daemon` killed and restarted under a steady load.
 
-// The fake daemon needs three syscalls std does not wrap: FIONREAD,
-// F_SETPIPE_SZ and poll on the FIFO's read end.
-#![allow(unsafe_code)]
-
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use layer_tests::fake_daemon::{
+    describe as kinds, FakeDaemon, Msg, LOG, OVERFLOW, REGISTER_APPLICATION,
+};
+use layer_tests::{thread_context_switches as context_switches, thread_cpu_time, wait_until};
 use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::prelude::*;
 
@@ -24,200 +19,6 @@ const ARRIVAL: Duration = Duration::from_secs(20);
 /// The producer-side bound of REQ_0812.
 const PUSH_BOUND: Duration = Duration::from_millis(5);
 
-/// Wire message types (PROTOCOL.md §3).
-const LOG: u32 = 1;
-const REGISTER_APP: u32 = 2;
-const REGISTER_CONTEXT: u32 = 4;
-const OVERFLOW: u32 = 8;
-
-// === the fake daemon ===
-
-/// A FIFO at `<dir>/dlt` whose read end this test holds: the daemon as far
-/// as the flusher can tell.
-struct FakeDaemon {
-    reader: File,
-    buf: Vec<u8>,
-}
-
-/// One message the fake daemon read.
-#[derive(Debug, Clone)]
-struct Msg {
-    kind: u32,
-    bytes: Vec<u8>,
-}
-
-impl Msg {
-    fn contains(&self, needle: &str) -> bool {
-        self.bytes
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
-    }
-
-    /// The record number of a `rec-NNNNNN` record.
-    fn rec(&self) -> Option<u32> {
-        let pos = self.bytes.windows(4).position(|w| w == b"rec-")?;
-        let digits = self.bytes.get(pos + 4..pos + 10)?;
-        std::str::from_utf8(digits).ok()?.parse().ok()
-    }
-
-    fn is_summary(&self) -> bool {
-        self.kind == LOG && self.contains("taktora.log.dropped count=")
-    }
-
-    /// The `count=` of a summary record.
-    fn summary_field(&self, field: &str) -> u64 {
-        let text = String::from_utf8_lossy(&self.bytes).into_owned();
-        let start = text.find(&format!(" {field}=")).expect("field present") + field.len() + 2;
-        text[start..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .expect("a number")
-    }
-}
-
-impl FakeDaemon {
-    /// Creates the FIFO under a temporary name, opens its read end, sets
-    /// its capacity (if given), and only then renames it to `<dir>/dlt`, so
-    /// the flusher can never write into it before it has its final size.
-    fn start(dir: &Path, pipe_size: Option<i32>) -> Self {
-        let tmp = dir.join("dlt.tmp");
-        let status = Command::new("mkfifo")
-            .arg(&tmp)
-            .status()
-            .expect("run mkfifo");
-        assert!(status.success(), "mkfifo {}", tmp.display());
-        let reader = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&tmp)
-            .expect("open the fake daemon FIFO for reading");
-        if let Some(size) = pipe_size {
-            // SAFETY: F_SETPIPE_SZ on a descriptor we own, with an int.
-            let r = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
-            assert!(
-                r >= size,
-                "F_SETPIPE_SZ: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        std::fs::rename(&tmp, dir.join("dlt")).expect("rename the FIFO into place");
-        Self {
-            reader,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Bytes in the pipe not read yet.
-    fn unread(&self) -> usize {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through the pointer.
-        let r = unsafe { libc::ioctl(self.reader.as_raw_fd(), libc::FIONREAD, &mut n) };
-        assert_eq!(r, 0, "FIONREAD: {}", std::io::Error::last_os_error());
-        n as usize
-    }
-
-    /// Waits (poll, bounded) until the pipe has something to read.
-    fn wait_readable(&self, timeout: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.reader.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        r > 0 && pfd.revents & libc::POLLIN != 0
-    }
-
-    /// Splits one whole message off the front of `buf`, if there is one.
-    fn split(buf: &mut Vec<u8>) -> Option<Msg> {
-        if buf.len() < 8 {
-            return None;
-        }
-        assert_eq!(&buf[..4], b"DUH\x01", "stream out of sync: {buf:02x?}");
-        let kind = u32::from_ne_bytes(buf[4..8].try_into().unwrap());
-        let u32_at = |b: &[u8], o: usize| -> Option<usize> {
-            Some(u32::from_ne_bytes(b.get(o..o + 4)?.try_into().unwrap()) as usize)
-        };
-        let len = match kind {
-            LOG => 8 + usize::from(u16::from_be_bytes(buf.get(10..12)?.try_into().unwrap())),
-            REGISTER_APP => 20 + u32_at(buf, 16)?,
-            REGISTER_CONTEXT => 30 + u32_at(buf, 26)?,
-            3 | OVERFLOW => 16,
-            5 => 20,
-            other => panic!("unexpected message type {other}"),
-        };
-        if buf.len() < len {
-            return None;
-        }
-        let bytes: Vec<u8> = buf.drain(..len).collect();
-        Some(Msg { kind, bytes })
-    }
-
-    /// Reads exactly one message (waiting at most `timeout`); reads no
-    /// byte beyond it.
-    fn read_one(&mut self, timeout: Duration) -> Msg {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(m) = Self::split(&mut self.buf) {
-                return m;
-            }
-            let want = if self.buf.len() < 12 {
-                12 - self.buf.len()
-            } else {
-                // Enough of the header is there to know the length.
-                let mut probe = self.buf.clone();
-                probe.extend(std::iter::repeat_n(0, 64));
-                1.max(match Self::split(&mut probe) {
-                    Some(m) => m.bytes.len().saturating_sub(self.buf.len()),
-                    None => 1,
-                })
-            };
-            let mut chunk = vec![0u8; want];
-            match self.reader.read(&mut chunk) {
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    assert!(
-                        !left.is_zero() && self.wait_readable(left),
-                        "timed out after {timeout:?} waiting for a message; have {} bytes",
-                        self.buf.len()
-                    );
-                }
-                Err(e) => panic!("read the fake daemon FIFO: {e}"),
-            }
-        }
-    }
-
-    /// Reads messages until `done` says enough (bounded).
-    fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
-        while !done(&out) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out; read so far: {:#?}",
-                kinds(&out)
-            );
-            out.push(self.read_one(left));
-        }
-        out
-    }
-}
-
-fn kinds(msgs: &[Msg]) -> Vec<String> {
-    msgs.iter()
-        .map(|m| match (m.kind, m.rec()) {
-            (_, Some(r)) => format!("rec-{r}"),
-            (LOG, None) if m.is_summary() => "summary".into(),
-            (k, None) => format!("type {k}"),
-        })
-        .collect()
-}
-
 // === helpers ===
 
 fn temp_dir() -> tempfile::TempDir {
@@ -225,21 +26,6 @@ fn temp_dir() -> tempfile::TempDir {
         .prefix("taktora-offline-")
         .tempdir()
         .expect("temp dir")
-}
-
-/// Polls `cond` until it holds or `timeout` passes (then panics with
-/// `what`). For conditions the flusher reaches on its own, such as
-/// "took every record off the channel", for which no barrier exists.
-fn wait_until(timeout: Duration, what: &str, guard: &FlushGuard, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}: {:#?}",
-            guard.stats()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn build(
@@ -265,16 +51,6 @@ fn dropped(s: &Stats) -> u64 {
 
 // === TEST_0812 ===
 
-/// The calling thread's context switches: (voluntary, involuntary).
-fn context_switches() -> (i64, i64) {
-    // SAFETY: an all-zero rusage is valid; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_THREAD with a valid pointer.
-    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
-    (ru.ru_nvcsw, ru.ru_nivcsw)
-}
-
 /// Nanoseconds this thread has spent runnable but waiting for a CPU
 /// (the second field of `/proc/thread-self/schedstat`).
 fn run_delay_ns() -> u64 {
@@ -283,18 +59,6 @@ fn run_delay_ns() -> u64 {
         .nth(1)
         .and_then(|f| f.parse().ok())
         .unwrap_or(0)
-}
-
-/// CPU time this thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through the pointer.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(r, 0, "clock_gettime: {}", std::io::Error::last_os_error());
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// How the `tracing::error!` calls of [`timed_errors`] went.
@@ -398,9 +162,12 @@ fn test_0812_push_returns_within_5ms_while_transport_stuck() {
     timed_errors(&layer, 0..50, &pad);
     // A one-page pipe holds the registration; a batch of records does not
     // fit next to it, so the flusher waits on EAGAIN.
-    wait_until(ARRIVAL, "the flusher to be stuck", &guard, || {
-        fake.unread() > 0 && guard.stats().buffered > 0
-    });
+    wait_until(
+        ARRIVAL,
+        "the flusher to be stuck",
+        || (fake.unread(), guard.stats()),
+        |(unread, s)| *unread > 0 && s.buffered > 0,
+    );
     let timing = timed_errors(&layer, 50..3000, &pad);
     let s = guard.stats();
     assert!(
@@ -457,19 +224,22 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
             tracing::error!("rec-{i:06} {pad}");
         }
     });
-    wait_until(ARRIVAL, "five records in the ring", &guard, || {
-        guard.stats().buffered == 5
-    });
+    wait_until(
+        ARRIVAL,
+        "five records in the ring",
+        || guard.stats(),
+        |s| s.buffered == 5,
+    );
 
     // A one-page pipe: registration plus the first write of records fit,
     // the second write gets EAGAIN, so the flusher waits with [2, 3, 4].
     let mut fake = FakeDaemon::start(dir.path(), Some(4096));
-    wait_until(ARRIVAL, "the first write of records", &guard, || {
-        let s = guard.stats();
-        s.written == 2 && s.buffered == 3
-    });
-    let s = guard.stats();
-    assert_eq!((s.written, s.buffered), (2, 3), "{s:#?}");
+    wait_until(
+        ARRIVAL,
+        "the first write of records",
+        || guard.stats(),
+        |s| s.written == 2 && s.buffered == 3,
+    );
     // The fake daemon reads the registration and exactly one record ...
     let mut got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.kind == LOG));
     assert_eq!(got.last().and_then(Msg::rec), Some(0), "{:?}", kinds(&got));
@@ -477,9 +247,12 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
     // ... and goes away, with record 1 unread in its pipe. Reading one
     // record freed no whole page, so nothing more could be written.
     drop(fake);
-    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
-        guard.stats().disconnects == 1
-    });
+    wait_until(
+        ARRIVAL,
+        "the flusher to notice the loss",
+        || guard.stats(),
+        |s| s.disconnects == 1,
+    );
     let s = guard.stats();
     assert_eq!(
         (s.written, s.buffered),
@@ -518,10 +291,12 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
             tracing::warn!("rec-{i:06}");
         }
     });
-    wait_until(ARRIVAL, "six ring drops", &guard, || {
-        let s = guard.stats();
-        s.queued == 0 && s.dropped_ring_full == 6
-    });
+    wait_until(
+        ARRIVAL,
+        "six ring drops",
+        || guard.stats(),
+        |s| s.queued == 0 && s.dropped_ring_full == 6,
+    );
 
     let mut fake = FakeDaemon::start(dir.path(), None);
     let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
@@ -529,7 +304,7 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
     let first_log = got.iter().position(|m| m.kind == LOG).expect("a LOG");
     // Registration, then OVERFLOW and the summary, then the survivors.
     assert!(got[..first_log].iter().all(|m| m.kind != LOG), "{k:?}");
-    assert_eq!(got[0].kind, REGISTER_APP, "{k:?}");
+    assert_eq!(got[0].kind, REGISTER_APPLICATION, "{k:?}");
     let overflow = got
         .iter()
         .position(|m| m.kind == OVERFLOW)
@@ -557,13 +332,16 @@ fn req_0815_ring_overflow_yields_one_leading_summary_then_survivors() {
     // A second reconnect with no new drops: registration, no summary.
     drop(fake);
     std::fs::remove_file(dir.path().join("dlt")).expect("remove the FIFO");
-    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
-        guard.stats().disconnects == 1
-    });
+    wait_until(
+        ARRIVAL,
+        "the flusher to notice the loss",
+        || guard.stats(),
+        |s| s.disconnects == 1,
+    );
     let mut fake = FakeDaemon::start(dir.path(), None);
     with_layer(&layer, || tracing::warn!("rec-{:06}", 10));
     let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(10)));
-    assert_eq!(got[0].kind, REGISTER_APP, "{:?}", kinds(&got));
+    assert_eq!(got[0].kind, REGISTER_APPLICATION, "{:?}", kinds(&got));
     assert!(
         !got.iter().any(|m| m.is_summary() || m.kind == OVERFLOW),
         "{:?}",
@@ -727,6 +505,7 @@ fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
 }
 
 #[test]
+#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
 fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
     use layer_tests::{PrivateDaemon, Receiver, Signal};
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -955,25 +734,30 @@ fn req_0815_a_failed_summary_write_keeps_the_count_for_the_next_daemon() {
             tracing::error!("rec-{i:06} {pad}");
         }
     });
-    wait_until(ARRIVAL, "six ring drops", &guard, || {
-        let s = guard.stats();
-        s.queued == 0 && s.dropped_ring_full == 6
-    });
+    wait_until(
+        ARRIVAL,
+        "six ring drops",
+        || guard.stats(),
+        |s| s.queued == 0 && s.dropped_ring_full == 6,
+    );
     let fake = FakeDaemon::start(dir.path(), Some(4096));
     wait_until(
         ARRIVAL,
         "the registration, then a blocked summary",
-        &guard,
-        || fake.unread() > 1024 && guard.stats().connects == 1,
+        || (fake.unread(), guard.stats()),
+        |(unread, s)| *unread > 1024 && s.connects == 1,
     );
     let s = guard.stats();
     assert_eq!((s.written, s.summaries), (0, 0), "{s:#?}");
     // That daemon goes away without reading anything.
     drop(fake);
     std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
-    wait_until(ARRIVAL, "the flusher to notice the loss", &guard, || {
-        guard.stats().disconnects == 1
-    });
+    wait_until(
+        ARRIVAL,
+        "the flusher to notice the loss",
+        || guard.stats(),
+        |s| s.disconnects == 1,
+    );
     let mut fake = FakeDaemon::start(dir.path(), None);
     let got = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(9)));
     let k = kinds(&got);

@@ -226,9 +226,16 @@ mod tests {
 
     #[test]
     fn memory_per_slot_is_as_documented() {
-        // docs/architecture.md: a 1432-byte slot and a 4-byte link.
-        assert_eq!(std::mem::size_of::<AtomicFrame>(), 1432);
-        assert_eq!(std::mem::size_of::<AtomicU32>(), 4);
+        // docs/architecture.md: `capacity × 1436` bytes, a 1432-byte slot
+        // and a 4-byte free-list link. Measured on a real pool's storage,
+        // so a change to the slot type or to the link type shows here.
+        const N: usize = 8;
+        let pool = FramePool::new(N);
+        let slots = std::mem::size_of_val(&*pool.slots);
+        let links = std::mem::size_of_val(&*pool.free.next);
+        assert_eq!(slots, N * 1432, "frame storage: {N} slots of 1432 bytes");
+        assert_eq!(links, N * 4, "free list: {N} links of 4 bytes");
+        assert_eq!((slots + links) / N, 1436, "bytes per slot");
     }
 
     #[test]
