@@ -100,9 +100,7 @@ pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
-pub use ring::{
-    OfflineRing, PushOutcome, RecordTooLarge, DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY,
-};
+pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use stats::Stats;
 
 #[doc(hidden)]
