@@ -12,7 +12,7 @@ use crate::env_levels::InitialLevels;
 use crate::error::{InitError, InitErrorKind};
 use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
-use crate::ids::{AppId, CtxId, EcuId, LogLevel};
+use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel};
 use crate::layer::DltLayer;
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::stats::Counters;
@@ -139,12 +139,12 @@ pub struct DltLayerBuilder {
 }
 
 impl DltLayer {
-    /// Starts configuring a layer for the application `app_id` (1–4
-    /// printable ASCII characters, checked by
-    /// [`build`](DltLayerBuilder::build)).
-    pub fn builder(app_id: &str) -> DltLayerBuilder {
+    /// Starts configuring a layer for the application `app_id`: an
+    /// [`AppId`], or a string of 1–4 printable ASCII characters that
+    /// [`build`](DltLayerBuilder::build) checks (see [`IntoId`]).
+    pub fn builder(app_id: impl IntoId<AppId>) -> DltLayerBuilder {
         DltLayerBuilder {
-            app: app_id.into(),
+            app: id_text(app_id),
             app_description: DEFAULT_APP_DESCRIPTION.into(),
             default_context: (
                 DEFAULT_CONTEXT_ID.into(),
@@ -176,33 +176,46 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets the context used for targets no mapping matches. Defaults to
-    /// `DFLT`, "default context".
-    pub fn with_default_context(self, ctx_id: &str, description: &str) -> Self {
+    /// Sets the context used for targets no mapping matches: a [`CtxId`]
+    /// or a string that `build` checks. Defaults to `DFLT`, "default
+    /// context".
+    pub fn with_default_context(self, ctx_id: impl IntoId<CtxId>, description: &str) -> Self {
         Self {
-            default_context: (ctx_id.into(), description.into()),
+            default_context: (id_text(ctx_id), description.into()),
             ..self
         }
     }
 
-    /// Maps events whose target starts with `prefix` (at a `::` or `.`
-    /// boundary, or the whole target) to the context `ctx_id`. The longest
-    /// matching prefix wins. `log` records map by their target too.
-    /// Defaults to no mappings.
-    pub fn with_context(mut self, prefix: &str, ctx_id: &str, description: &str) -> Self {
+    /// Maps events whose target starts with `prefix` to the context
+    /// `ctx_id` (a [`CtxId`] or a string that `build` checks).
+    ///
+    /// A target matches when it is `prefix` itself, or continues after
+    /// `prefix` with `::` or `.`: `"app::net"` takes `app::net`,
+    /// `app::net::can` and `app::net.rx`, not `app::network`. A prefix
+    /// that itself ends in `::` or `.` (`"app."`) takes every target that
+    /// starts with it (`app.rx`, not `app`). The longest matching prefix
+    /// wins; `log` records map by their target too. Defaults to no
+    /// mappings.
+    pub fn with_context(
+        mut self,
+        prefix: &str,
+        ctx_id: impl IntoId<CtxId>,
+        description: &str,
+    ) -> Self {
         self.mappings.push(Mapping {
             prefix: prefix.into(),
-            id: ctx_id.into(),
+            id: id_text(ctx_id),
             description: description.into(),
         });
         self
     }
 
-    /// Sets the ECU ID written into every message. Defaults to `ECU1`,
+    /// Sets the ECU ID written into every message (an [`EcuId`] or a
+    /// string that `build` checks). Defaults to `ECU1`,
     /// which the daemon replaces with its own configured ECU ID.
-    pub fn with_ecu_id(self, ecu_id: &str) -> Self {
+    pub fn with_ecu_id(self, ecu_id: impl IntoId<EcuId>) -> Self {
         Self {
-            ecu: ecu_id.into(),
+            ecu: id_text(ecu_id),
             ..self
         }
     }
@@ -540,7 +553,7 @@ mod tests {
 
     #[test]
     fn initial_log_levels_set_start_and_registered_levels() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("levels");
         let (_layer, starter) = DltLayer::builder("NAV")
             .with_pipe_dir(&dir)
             .with_context("nav::route", "ROUT", "")
@@ -593,8 +606,43 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("taktora-levels-{}", std::process::id()));
+    #[test]
+    fn typed_ids_and_strings_configure_the_same_contexts() {
+        let dir = tempfile_dir("typed-ids");
+        let app = AppId::new("NAV").expect("valid");
+        let route = CtxId::new("ROUT").expect("valid");
+        let typed = DltLayer::builder(app)
+            .with_pipe_dir(&dir)
+            .with_default_context(&CtxId::new("MAIN").expect("valid"), "main")
+            .with_context("nav::route", route, "Route planning")
+            .with_ecu_id(EcuId::new("ECU7").expect("valid"));
+        let strings = DltLayer::builder("NAV")
+            .with_pipe_dir(&dir)
+            .with_default_context(String::from("MAIN"), "main")
+            .with_context("nav::route", &String::from("ROUT"), "Route planning")
+            .with_ecu_id("ECU7");
+        let ids = |b: DltLayerBuilder| {
+            let (_layer, starter) = b.prepare().expect("prepare");
+            let ctxs: Vec<String> = starter
+                .cfg
+                .contexts
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect();
+            (starter.cfg.app, starter.cfg.ecu, ctxs)
+        };
+        let want = (
+            app,
+            EcuId::new("ECU7").expect("valid"),
+            vec!["MAIN".to_string(), "TLOG".into(), "ROUT".into()],
+        );
+        assert_eq!(ids(typed), want, "typed IDs");
+        assert_eq!(ids(strings), want, "strings");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("taktora-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create test dir");
         dir
     }

@@ -110,8 +110,9 @@ impl ContextTable {
     }
 
     /// The context for `target`: the mapped context with the longest
-    /// prefix of `target` that ends at a module boundary (`::`), a `.`,
-    /// or the end of the target; otherwise the default context.
+    /// prefix that is all of `target`, or is followed in `target` by `::`
+    /// or `.`, or itself ends in `::` or `.`; otherwise the default
+    /// context.
     pub(crate) fn lookup(&self, target: &str) -> &Context {
         for &i in &self.by_prefix {
             let p = self.entries[i].prefix.as_str();
@@ -211,6 +212,34 @@ mod tests {
         ];
         for (target, want) in cases {
             assert_eq!(t.lookup(target).id.to_string(), want, "target {target:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_match_at_double_colon_and_at_dot() {
+        let t = ContextTable::new(
+            ctx("", "DFLT"),
+            ctx("", "TLOG"),
+            vec![
+                ctx("app::net", "NET"),
+                ctx("svc.", "SVC"),
+                ctx("db::", "DB"),
+            ],
+        );
+        let cases = [
+            ("app::net", "NET", "the whole target"),
+            ("app::net::can", "NET", "continued with ::"),
+            ("app::net.rx", "NET", "continued with ."),
+            ("app::network", "DFLT", "no separator"),
+            ("app::net:x", "DFLT", "a single colon is no separator"),
+            ("svc.http", "SVC", "prefix ending in ."),
+            ("svc.", "SVC", "prefix ending in ., whole"),
+            ("svc", "DFLT", "shorter than a prefix ending in ."),
+            ("db::pool", "DB", "prefix ending in ::"),
+            ("db", "DFLT", "shorter than a prefix ending in ::"),
+        ];
+        for (target, want, why) in cases {
+            assert_eq!(t.lookup(target).id.to_string(), want, "{target:?}: {why}");
         }
     }
 

@@ -102,6 +102,89 @@ macro_rules! id_type {
     };
 }
 
+/// A DLT identifier argument: a validated ID of type `T` ([`AppId`],
+/// [`CtxId`], [`EcuId`]), or a string that the builder validates when it
+/// builds.
+///
+/// The builder's ID setters take `impl IntoId<T>`, so both `"NAV"` and an
+/// [`AppId`] made once with [`AppId::new`] work, while an ID of the wrong
+/// kind (a context ID where an application ID belongs) does not compile.
+/// Implemented for `&str`, `String`, `&String`, `T` and `&T`; sealed.
+///
+/// # Examples
+///
+/// ```no_run
+/// use taktora_log::{AppId, CtxId, DltLayer};
+///
+/// const NAV: AppId = match AppId::new("NAV") {
+///     Ok(id) => id,
+///     Err(_) => panic!("a valid application ID"),
+/// };
+/// let route = CtxId::new("ROUT")?;
+/// let (_layer, _guard) = DltLayer::builder(NAV)
+///     .with_context("nav::route", route, "Route planning")
+///     .with_context("nav::map", "MAP", "Maps")
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait IntoId<T>: sealed::Sealed<T> {}
+
+mod sealed {
+    /// The conversion behind [`IntoId`](super::IntoId), kept out of the
+    /// public API so that new argument types can be added later.
+    pub trait Sealed<T> {
+        /// The identifier's text, for the builder to validate (an already
+        /// validated ID passes again unchanged) and to quote in its error.
+        fn into_id_text(self) -> String;
+    }
+}
+
+macro_rules! into_id {
+    ($($name:ident),*) => {$(
+        impl sealed::Sealed<$name> for $name {
+            fn into_id_text(self) -> String {
+                self.to_string()
+            }
+        }
+        impl IntoId<$name> for $name {}
+
+        impl sealed::Sealed<$name> for &$name {
+            fn into_id_text(self) -> String {
+                self.to_string()
+            }
+        }
+        impl IntoId<$name> for &$name {}
+
+        impl sealed::Sealed<$name> for &str {
+            fn into_id_text(self) -> String {
+                self.into()
+            }
+        }
+        impl IntoId<$name> for &str {}
+
+        impl sealed::Sealed<$name> for String {
+            fn into_id_text(self) -> String {
+                self
+            }
+        }
+        impl IntoId<$name> for String {}
+
+        impl sealed::Sealed<$name> for &String {
+            fn into_id_text(self) -> String {
+                self.clone()
+            }
+        }
+        impl IntoId<$name> for &String {}
+    )*};
+}
+
+into_id!(AppId, CtxId, EcuId);
+
+/// The text of an identifier argument (see [`IntoId`]).
+pub(crate) fn id_text<T>(id: impl IntoId<T>) -> String {
+    sealed::Sealed::into_id_text(id)
+}
+
 id_type!(
     /// A DLT application ID (APID): who is logging.
     ///

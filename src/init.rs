@@ -28,6 +28,7 @@ use tracing_subscriber::Layer;
 use crate::builder::DltLayerBuilder;
 use crate::error::{InitError, InitErrorKind};
 use crate::guard::{FlushGuard, FlushOutcome};
+use crate::ids::{AppId, IntoId};
 use crate::stats::Stats;
 use crate::{console, DltLayer};
 
@@ -237,7 +238,7 @@ where
 /// # Errors
 ///
 /// As [`Init::try_init`].
-pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
+pub fn try_init(app_id: impl IntoId<AppId>) -> Result<InitGuard, InitError> {
     Init::new().with_dlt(DltLayer::builder(app_id)).try_init()
 }
 
@@ -248,7 +249,7 @@ pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
 /// When [`try_init`] returns an error: `init` already ran, `app_id` is
 /// not 1–4 printable ASCII characters, or the application FIFO could not
 /// be created (and no subscriber or logger was installed before).
-pub fn init(app_id: &str) -> InitGuard {
+pub fn init(app_id: impl IntoId<AppId>) -> InitGuard {
     Init::new().with_dlt(DltLayer::builder(app_id)).init()
 }
 
