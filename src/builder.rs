@@ -611,15 +611,17 @@ mod tests {
         let dir = tempfile_dir("typed-ids");
         let app = AppId::new("NAV").expect("valid");
         let route = CtxId::new("ROUT").expect("valid");
+        let main = CtxId::new("MAIN").expect("valid");
+        let route_text = String::from("ROUT");
         let typed = DltLayer::builder(app)
             .with_pipe_dir(&dir)
-            .with_default_context(&CtxId::new("MAIN").expect("valid"), "main")
+            .with_default_context(main, "main")
             .with_context("nav::route", route, "Route planning")
             .with_ecu_id(EcuId::new("ECU7").expect("valid"));
         let strings = DltLayer::builder("NAV")
             .with_pipe_dir(&dir)
             .with_default_context(String::from("MAIN"), "main")
-            .with_context("nav::route", &String::from("ROUT"), "Route planning")
+            .with_context("nav::route", &route_text, "Route planning")
             .with_ecu_id("ECU7");
         let ids = |b: DltLayerBuilder| {
             let (_layer, starter) = b.prepare().expect("prepare");
@@ -634,7 +636,7 @@ mod tests {
         let want = (
             app,
             EcuId::new("ECU7").expect("valid"),
-            vec!["MAIN".to_string(), "TLOG".into(), "ROUT".into()],
+            vec![main.to_string(), "TLOG".into(), route_text],
         );
         assert_eq!(ids(typed), want, "typed IDs");
         assert_eq!(ids(strings), want, "strings");
