@@ -12,7 +12,7 @@ use crate::env_levels::InitialLevels;
 use crate::error::{InitError, InitErrorKind};
 use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
-use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel};
+use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::stats::Counters;
@@ -334,57 +334,94 @@ impl DltLayerBuilder {
     ///
     /// As [`build`](Self::build), except for spawning the thread.
     pub(crate) fn prepare(self) -> Result<(DltLayer, Starter), InitError> {
+        self.validate()?.wire()
+    }
+
+    /// Every check `build` documents, in one place: parses the IDs,
+    /// checks descriptions, mappings and limits, and builds the context
+    /// table with its initial levels. Touches nothing outside the process
+    /// (it reads `$DLT_INITIAL_LOG_LEVEL` and `$DLT_PIPE_DIR`).
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::InvalidId`] or [`InitErrorKind::InvalidConfig`],
+    /// as listed on [`build`](Self::build).
+    fn validate(self) -> Result<Validated, InitError> {
         let app = AppId::new(&self.app)
             .map_err(|e| InitError::id(format!("application ID {:?}", self.app), e))?;
         let ecu = EcuId::new(&self.ecu)
             .map_err(|e| InitError::id(format!("ECU ID {:?}", self.ecu), e))?;
         check_description("application", &self.app_description)?;
-        let level = self.initial_level.unwrap_or(LogLevel::Info);
-        let register_level = self.initial_level.map(|l| l as i8);
-        let env_levels = match &self.initial_levels_spec {
-            Some(spec) => InitialLevels::parse(spec),
-            None => InitialLevels::from_env(),
+        let levels = Levels {
+            env: match &self.initial_levels_spec {
+                Some(spec) => InitialLevels::parse(spec),
+                None => InitialLevels::from_env(),
+            },
+            app,
+            level: self.initial_level.unwrap_or(LogLevel::Info),
+            register: self
+                .initial_level
+                .map_or(RegisterLevel::NotSet, RegisterLevel::Level),
         };
-        let initial = |id: CtxId| env_levels.apply(app, id, level, register_level);
-        let make = |prefix: &str, id: CtxId, desc: &str| {
-            let (level, register_level) = initial(id);
-            Context::new(prefix.into(), id, desc.into(), level, register_level)
-        };
+        let contexts = self.context_table(&levels)?;
+        self.check_limits()?;
+        Ok(Validated {
+            dir: self.pipe_dir.unwrap_or_else(default_pipe_dir),
+            app,
+            app_description: self.app_description,
+            ecu,
+            contexts,
+            initial_levels_ignored: levels.env.ignored(),
+            channel_capacity: self.channel_capacity,
+            ring_capacity: self.ring_capacity,
+            ring_bytes: self.ring_bytes,
+            max_frame: self.max_frame,
+            reconnect_initial: self.reconnect_initial,
+            reconnect_max: self.reconnect_max,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
 
+    /// The default context, the diagnostic context and the mapped ones,
+    /// each at its initial level.
+    ///
+    /// # Errors
+    ///
+    /// A bad context ID or description, the reserved `TLOG`, an empty or
+    /// duplicate prefix, or a duplicate context ID.
+    fn context_table(&self, levels: &Levels) -> Result<ContextTable, InitError> {
         let (def_id, def_desc) = &self.default_context;
         let default_id = ctx_id(def_id)?;
         check_description("default context", def_desc)?;
-        let mut seen_ids = vec![default_id];
         if default_id == DIAGNOSTIC_CONTEXT {
             return Err(reserved());
         }
-        let mut mapped = Vec::with_capacity(self.mappings.len());
+        let mut seen_ids = vec![default_id];
         let mut seen_prefixes: Vec<&str> = Vec::new();
+        let mut mapped = Vec::with_capacity(self.mappings.len());
         for m in &self.mappings {
-            let id = ctx_id(&m.id)?;
-            if id == DIAGNOSTIC_CONTEXT {
-                return Err(reserved());
-            }
-            check_description("context", &m.description)?;
-            if m.prefix.is_empty() {
-                return Err(config(format!(
-                    "context {:?} has an empty target prefix; use with_default_context for the fallback",
-                    m.id
-                )));
-            }
-            if seen_prefixes.contains(&m.prefix.as_str()) {
-                return Err(config(format!(
-                    "target prefix {:?} is mapped twice",
-                    m.prefix
-                )));
-            }
-            if seen_ids.contains(&id) {
-                return Err(config(format!("context ID {:?} is used twice", m.id)));
-            }
+            let id = check_mapping(m, &seen_ids, &seen_prefixes)?;
             seen_prefixes.push(&m.prefix);
             seen_ids.push(id);
-            mapped.push(make(&m.prefix, id, &m.description));
+            mapped.push(levels.context(&m.prefix, id, &m.description));
         }
+        // The diagnostic context always passes WARN: drop reports must not
+        // be filtered away by a default level.
+        let diagnostic = levels.context("", DIAGNOSTIC_CONTEXT, DIAGNOSTIC_DESCRIPTION);
+        diagnostic.set_level(diagnostic.level().max(LogLevel::Warn));
+        Ok(ContextTable::new(
+            levels.context("", default_id, def_desc),
+            diagnostic,
+            mapped,
+        ))
+    }
+
+    /// The capacity, frame-size and backoff checks.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::InvalidConfig`] naming the value out of range.
+    fn check_limits(&self) -> Result<(), InitError> {
         if self.channel_capacity == 0 {
             return Err(config("the channel capacity must be at least 1"));
         }
@@ -409,63 +446,74 @@ impl DltLayerBuilder {
                 self.reconnect_initial, self.reconnect_max
             )));
         }
+        Ok(())
+    }
+}
 
-        let contexts = Arc::new(ContextTable::new(
-            make("", default_id, def_desc),
-            // The diagnostic context always passes WARN: drop reports
-            // must not be filtered away by a default level.
-            {
-                let (level, register_level) = initial(DIAGNOSTIC_CONTEXT);
-                Context::new(
-                    String::new(),
-                    DIAGNOSTIC_CONTEXT,
-                    DIAGNOSTIC_DESCRIPTION.into(),
-                    level.max(LogLevel::Warn),
-                    register_level,
-                )
-            },
-            mapped,
-        ));
-        let dir = self.pipe_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("DLT_PIPE_DIR")
-                .filter(|d| !d.is_empty())
-                .map_or_else(|| PathBuf::from(DEFAULT_PIPE_DIR), PathBuf::from)
-        });
-        let app_fifo = AppFifo::create(&dir, std::process::id()).map_err(|e| {
+/// What `validate` produced: a configuration every check accepted. Only
+/// [`wire`](Self::wire) touches the operating system.
+#[derive(Debug)]
+struct Validated {
+    dir: PathBuf,
+    app: AppId,
+    app_description: String,
+    ecu: EcuId,
+    contexts: ContextTable,
+    /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
+    initial_levels_ignored: usize,
+    channel_capacity: usize,
+    ring_capacity: usize,
+    ring_bytes: usize,
+    max_frame: usize,
+    reconnect_initial: Duration,
+    reconnect_max: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Validated {
+    /// Creates the application FIFO and the channel, and assembles the
+    /// layer and the flusher's configuration; the flusher does not run
+    /// yet.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::Io`] when the application FIFO cannot be created.
+    fn wire(self) -> Result<(DltLayer, Starter), InitError> {
+        let app_fifo = AppFifo::create(&self.dir, std::process::id()).map_err(|e| {
+            let fifo_dir = self.dir.join("dltpipes");
             InitError::io(
-                format!(
-                    "creating the application FIFO in {}",
-                    dir.join("dltpipes").display()
-                ),
+                format!("creating the application FIFO in {}", fifo_dir.display()),
                 e,
             )
         })?;
         let counters = Arc::new(Counters::new());
         counters.initial_levels_ignored.store(
-            env_levels.ignored() as u64,
+            self.initial_levels_ignored as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+        let contexts = Arc::new(self.contexts);
         let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
         let layer = DltLayer::new(
             producer,
             contexts.clone(),
             counters.clone(),
-            app,
-            ecu,
+            self.app,
+            self.ecu,
             self.max_frame,
         );
+        let cfg = flusher::Config {
+            dir: self.dir,
+            app: self.app,
+            app_description: self.app_description,
+            ecu: self.ecu,
+            contexts,
+            ring_capacity: self.ring_capacity,
+            ring_bytes: self.ring_bytes,
+            reconnect_initial: self.reconnect_initial,
+            reconnect_max: self.reconnect_max,
+        };
         let starter = Starter {
-            cfg: flusher::Config {
-                dir,
-                app,
-                app_description: self.app_description,
-                ecu,
-                contexts,
-                ring_capacity: self.ring_capacity,
-                ring_bytes: self.ring_bytes,
-                reconnect_initial: self.reconnect_initial,
-                reconnect_max: self.reconnect_max,
-            },
+            cfg,
             app_fifo,
             ends,
             ctl,
@@ -474,6 +522,68 @@ impl DltLayerBuilder {
         };
         Ok((layer, starter))
     }
+}
+
+/// How contexts start: `DLT_INITIAL_LOG_LEVEL`'s items over the builder's
+/// initial level.
+#[derive(Debug)]
+struct Levels {
+    env: InitialLevels,
+    app: AppId,
+    /// The builder's starting level (INFO unless configured).
+    level: LogLevel,
+    /// The builder's registered level ("not set" unless configured).
+    register: RegisterLevel,
+}
+
+impl Levels {
+    /// A context of this application, at its initial level.
+    fn context(&self, prefix: &str, id: CtxId, description: &str) -> Context {
+        let (level, register) = self.env.apply(self.app, id, self.level, self.register);
+        Context::new(prefix.into(), id, description.into(), level, register)
+    }
+}
+
+/// `$DLT_PIPE_DIR` if set and not empty, else [`DEFAULT_PIPE_DIR`].
+fn default_pipe_dir() -> PathBuf {
+    std::env::var_os("DLT_PIPE_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_PIPE_DIR), PathBuf::from)
+}
+
+/// Checks one target mapping against those before it and returns its
+/// context ID.
+///
+/// # Errors
+///
+/// A bad ID or description, the reserved `TLOG`, an empty or duplicate
+/// prefix, or a context ID already used.
+fn check_mapping(
+    m: &Mapping,
+    seen_ids: &[CtxId],
+    seen_prefixes: &[&str],
+) -> Result<CtxId, InitError> {
+    let id = ctx_id(&m.id)?;
+    if id == DIAGNOSTIC_CONTEXT {
+        return Err(reserved());
+    }
+    check_description("context", &m.description)?;
+    if m.prefix.is_empty() {
+        return Err(config(format!(
+            "context {:?} has an empty target prefix; use with_default_context for the fallback",
+            m.id
+        )));
+    }
+    if seen_prefixes.contains(&m.prefix.as_str()) {
+        return Err(config(format!(
+            "target prefix {:?} is mapped twice",
+            m.prefix
+        )));
+    }
+    if seen_ids.contains(&id) {
+        return Err(config(format!("context ID {:?} is used twice", m.id)));
+    }
+    Ok(id)
 }
 
 /// A validated, wired pipeline whose flusher thread has not started yet:
@@ -567,7 +677,7 @@ mod tests {
             .cfg
             .contexts
             .iter()
-            .map(|c| (c.id.to_string(), c.level(), c.register_level))
+            .map(|c| (c.id.to_string(), c.level(), c.register_level.wire()))
             .collect();
         let want = [
             ("DFLT", LogLevel::Warn, 3),
@@ -589,7 +699,7 @@ mod tests {
             .prepare()
             .expect("prepare");
         assert_eq!(layer.stats().initial_levels_ignored, 1, "::garbage");
-        let got: Vec<(LogLevel, i8)> = starter
+        let got: Vec<(LogLevel, RegisterLevel)> = starter
             .cfg
             .contexts
             .iter()
@@ -598,8 +708,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                (LogLevel::Fatal, 1),
-                (LogLevel::Info, crate::contexts::LEVEL_NOT_SET)
+                (LogLevel::Fatal, RegisterLevel::Level(LogLevel::Fatal)),
+                (LogLevel::Info, RegisterLevel::NotSet)
             ]
         );
         drop(starter);

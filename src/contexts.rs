@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-use crate::ids::{CtxId, LogLevel};
+use crate::ids::{CtxId, LogLevel, RegisterLevel};
 
 /// The reserved diagnostic context the logger reports its own drops on.
 pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
@@ -16,10 +16,6 @@ pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
 /// Description sent when registering [`DIAGNOSTIC_CONTEXT`].
 pub(crate) const DIAGNOSTIC_DESCRIPTION: &str = "taktora-log diagnostics (dropped records)";
 
-/// The "not set" level and trace status of REGISTER_CONTEXT
-/// (`DLT_LOG_DEFAULT - 1` in libdlt; PROTOCOL.md §4.3).
-pub(crate) const LEVEL_NOT_SET: i8 = -2;
-
 /// One registered context.
 #[derive(Debug)]
 pub(crate) struct Context {
@@ -27,9 +23,10 @@ pub(crate) struct Context {
     pub(crate) prefix: String,
     pub(crate) id: CtxId,
     pub(crate) description: String,
-    /// Level sent in REGISTER_CONTEXT: -2 ("not set": the daemon answers
-    /// with its default) unless an initial level was configured.
-    pub(crate) register_level: i8,
+    /// Level sent in REGISTER_CONTEXT: [`RegisterLevel::NotSet`] (the
+    /// daemon answers with its default) unless an initial level was
+    /// configured.
+    pub(crate) register_level: RegisterLevel,
     /// Current DLT level (`LogLevel as u8`); messages above it are not sent.
     level: AtomicU8,
     /// Per-context message counter (MCNT), wrapping at 256, incremented
@@ -44,13 +41,13 @@ impl Context {
         id: CtxId,
         description: String,
         level: LogLevel,
-        register_level: Option<i8>,
+        register_level: RegisterLevel,
     ) -> Self {
         Self {
             prefix,
             id,
             description,
-            register_level: register_level.unwrap_or(LEVEL_NOT_SET),
+            register_level,
             level: AtomicU8::new(level as u8),
             counter: AtomicU8::new(0),
         }
@@ -177,7 +174,7 @@ mod tests {
             CtxId::new(id).unwrap(),
             format!("{id} context"),
             LogLevel::Info,
-            None,
+            RegisterLevel::NotSet,
         )
     }
 

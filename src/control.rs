@@ -719,8 +719,8 @@ mod tests {
 
     fn table() -> crate::contexts::ContextTable {
         use crate::contexts::Context;
-        use crate::ids::CtxId;
-        let ctx = |id: &str, reg: Option<i8>| {
+        use crate::ids::{CtxId, RegisterLevel};
+        let ctx = |id: &str, reg: RegisterLevel| {
             Context::new(
                 id.into(),
                 CtxId::new(id).unwrap(),
@@ -730,9 +730,9 @@ mod tests {
             )
         };
         crate::contexts::ContextTable::new(
-            ctx("DFLT", None),
-            ctx("TLOG", None),
-            vec![ctx("A", Some(5))],
+            ctx("DFLT", RegisterLevel::NotSet),
+            ctx("TLOG", RegisterLevel::NotSet),
+            vec![ctx("A", RegisterLevel::Level(LogLevel::Debug))],
         )
     }
 

@@ -307,6 +307,33 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// The level a context registers with: REGISTER_CONTEXT's `log_level`,
+/// an `i8` on the wire (PROTOCOL.md §4.3, `DltUserControlMsgRegisterContext`
+/// in `dlt_user_shared.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegisterLevel {
+    /// "Not set", wire -2 (`DLT_LOG_DEFAULT - 1`, what libdlt sends when
+    /// the code gave no level): the daemon answers with its default
+    /// level.
+    NotSet,
+    /// "Default", wire -1 (`DLT_LOG_DEFAULT`, what `DLT_INITIAL_LOG_LEVEL`
+    /// calls `-1` or `default`): the daemon's default level applies too.
+    Default,
+    /// An explicit level, wire 0..=6.
+    Level(LogLevel),
+}
+
+impl RegisterLevel {
+    /// The wire value: -2, -1, or the level's `0..=6`.
+    pub(crate) const fn wire(self) -> i8 {
+        match self {
+            Self::NotSet => -2,
+            Self::Default => -1,
+            Self::Level(l) => l as i8,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +372,16 @@ mod tests {
             Err(_) => panic!("bad app id"),
         };
         assert_eq!(APP.to_string(), "NAV");
+    }
+
+    #[test]
+    fn register_levels_have_libdlt_wire_values() {
+        assert_eq!(RegisterLevel::NotSet.wire(), -2, "DLT_LOG_DEFAULT - 1");
+        assert_eq!(RegisterLevel::Default.wire(), -1, "DLT_LOG_DEFAULT");
+        for v in 0..=6u8 {
+            let l = LogLevel::from_u8(v).expect("0..=6");
+            assert_eq!(RegisterLevel::Level(l).wire(), v as i8, "{l}");
+        }
     }
 
     #[test]

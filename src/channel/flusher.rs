@@ -690,7 +690,6 @@ fn registration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
             ctx.id,
             pos as i32,
             ctx.register_level,
-            crate::contexts::LEVEL_NOT_SET,
             pid,
             &ctx.description,
         );
