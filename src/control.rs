@@ -24,45 +24,22 @@
 use std::sync::atomic::Ordering::{Relaxed, Release};
 
 use crate::contexts::ContextTable;
+use crate::frame::user::{
+    USER_HEADER_LEN, USER_MSG_INJECTION, USER_MSG_LOG_LEVEL, USER_MSG_LOG_STATE, USER_PATTERN,
+};
 use crate::ids::LogLevel;
 use crate::stats::Counters;
 
-/// The 4-byte pattern that starts every user-protocol record: `"DUH"` +
-/// `0x01`, the `pattern` field of `DltUserHeader` in `dlt_user_shared.h`
-/// (PROTOCOL.md §3).
-///
-/// The frame module (written in parallel) owns the canonical constant in
-/// `frame::user`; this local copy is to be deduplicated when merging.
-pub(crate) const USER_PATTERN: [u8; 4] = *b"DUH\x01";
-
-/// Message type LOG_LEVEL (`DLT_USER_MESSAGE_LOG_LEVEL` = 6): 14 bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_LOG_LEVEL: u32 = 6;
-
-/// Message type INJECTION (`DLT_USER_MESSAGE_INJECTION` = 7): 20 + n bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_INJECTION: u32 = 7;
-
-/// Message type LOG_STATE (`DLT_USER_MESSAGE_LOG_STATE` = 12): 9 bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_LOG_STATE: u32 = 12;
-
-/// Length of the user header: pattern + u32 message type (host order).
-const HEADER_LEN: usize = 8;
-
 /// Total length of a LOG_LEVEL record: header + level (u8) + trace
 /// status (u8) + `log_level_pos` (i32).
-const LOG_LEVEL_LEN: usize = HEADER_LEN + 1 + 1 + 4;
+const LOG_LEVEL_LEN: usize = USER_HEADER_LEN + 1 + 1 + 4;
 
 /// Total length of a LOG_STATE record: header + state (i8).
-const LOG_STATE_LEN: usize = HEADER_LEN + 1;
+const LOG_STATE_LEN: usize = USER_HEADER_LEN + 1;
 
 /// Length of an INJECTION record before its data: header +
 /// `log_level_pos` (i32) + `service_id` (u32) + data length (u32).
-const INJECTION_HEAD_LEN: usize = HEADER_LEN + 4 + 4 + 4;
+const INJECTION_HEAD_LEN: usize = USER_HEADER_LEN + 4 + 4 + 4;
 
 /// The longest fixed part of any record; the parser's whole buffer.
 const MAX_FIXED_LEN: usize = INJECTION_HEAD_LEN;
@@ -142,7 +119,7 @@ pub(crate) struct ControlParser {
     buf: [u8; MAX_FIXED_LEN],
     /// Bytes of the current record in `buf`.
     filled: usize,
-    /// Size of the current record's fixed part: [`HEADER_LEN`] until the
+    /// Size of the current record's fixed part: [`USER_HEADER_LEN`] until the
     /// header is complete, then its type's size (always a known type).
     need: usize,
     /// Collecting fixed parts, or skipping injection data.
@@ -155,9 +132,9 @@ pub(crate) struct ControlParser {
 /// this parser does not know the type.
 const fn fixed_len(ty: u32) -> Option<usize> {
     match ty {
-        MSG_LOG_LEVEL => Some(LOG_LEVEL_LEN),
-        MSG_LOG_STATE => Some(LOG_STATE_LEN),
-        MSG_INJECTION => Some(INJECTION_HEAD_LEN),
+        USER_MSG_LOG_LEVEL => Some(LOG_LEVEL_LEN),
+        USER_MSG_LOG_STATE => Some(LOG_STATE_LEN),
+        USER_MSG_INJECTION => Some(INJECTION_HEAD_LEN),
         _ => None,
     }
 }
@@ -171,7 +148,7 @@ impl ControlParser {
         Self {
             buf: [0; MAX_FIXED_LEN],
             filled: 0,
-            need: HEADER_LEN,
+            need: USER_HEADER_LEN,
             state: State::Fixed,
             counters: ControlCounters {
                 messages: 0,
@@ -275,7 +252,7 @@ impl ControlParser {
     fn complete(&mut self, on_msg: &mut impl FnMut(ControlMsg)) {
         let b = self.buf;
         let ty = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
-        if self.filled == HEADER_LEN {
+        if self.filled == USER_HEADER_LEN {
             match fixed_len(ty) {
                 Some(len) => self.need = len,
                 None => {
@@ -290,7 +267,7 @@ impl ControlParser {
         let i32_at = |o: usize| i32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
         match ty {
-            MSG_LOG_LEVEL => {
+            USER_MSG_LOG_LEVEL => {
                 let level = b[8];
                 if level > MAX_LOG_LEVEL {
                     self.add_malformed();
@@ -303,7 +280,7 @@ impl ControlParser {
                     self.deliver(msg, on_msg);
                 }
             }
-            MSG_LOG_STATE => {
+            USER_MSG_LOG_STATE => {
                 let state = i8::from_ne_bytes([b[8]]);
                 if (-1..=1).contains(&state) {
                     self.deliver(ControlMsg::LogState(state), on_msg);
@@ -311,7 +288,7 @@ impl ControlParser {
                     self.add_malformed();
                 }
             }
-            MSG_INJECTION => {
+            USER_MSG_INJECTION => {
                 let data_len = u32_at(16);
                 let msg = ControlMsg::Injection {
                     log_level_pos: i32_at(8),
@@ -336,7 +313,7 @@ impl ControlParser {
     /// Starts collecting the next record from scratch.
     fn restart(&mut self) {
         self.filled = 0;
-        self.need = HEADER_LEN;
+        self.need = USER_HEADER_LEN;
     }
 
     /// Counts `msg` and hands it to the caller.
@@ -513,12 +490,12 @@ mod tests {
                 trace_status,
                 log_level_pos,
             } => {
-                v.extend(MSG_LOG_LEVEL.to_ne_bytes());
+                v.extend(USER_MSG_LOG_LEVEL.to_ne_bytes());
                 v.extend([level, trace_status]);
                 v.extend(log_level_pos.to_ne_bytes());
             }
             ControlMsg::LogState(s) => {
-                v.extend(MSG_LOG_STATE.to_ne_bytes());
+                v.extend(USER_MSG_LOG_STATE.to_ne_bytes());
                 v.extend(s.to_ne_bytes());
             }
             ControlMsg::Injection {
@@ -526,7 +503,7 @@ mod tests {
                 service_id,
                 data_len,
             } => {
-                v.extend(MSG_INJECTION.to_ne_bytes());
+                v.extend(USER_MSG_INJECTION.to_ne_bytes());
                 v.extend(log_level_pos.to_ne_bytes());
                 v.extend(service_id.to_ne_bytes());
                 v.extend(data_len.to_ne_bytes());
