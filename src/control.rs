@@ -141,7 +141,6 @@ const fn fixed_len(ty: u32) -> Option<usize> {
 
 // === impl ControlParser ===
 
-#[allow(dead_code)] // used by the flusher, which lands separately
 impl ControlParser {
     /// A parser at the start of a stream, with zero counters.
     pub(crate) const fn new() -> Self {
@@ -162,18 +161,6 @@ impl ControlParser {
     /// The counters accumulated since [`new`](Self::new).
     pub(crate) fn counters(&self) -> ControlCounters {
         self.counters
-    }
-
-    /// Forgets a partly received record (e.g. when the app FIFO is
-    /// reopened, so old and new bytes are not joined), keeping the
-    /// counters. Bytes of a partial fixed part count as garbage; a pending
-    /// injection is dropped unreported.
-    pub(crate) fn reset(&mut self) {
-        if self.state == State::Fixed {
-            self.add_garbage(self.filled);
-        }
-        self.state = State::Fixed;
-        self.restart();
     }
 
     /// Consumes all of `bytes`, calling `on_msg` for each record completed
@@ -671,18 +658,6 @@ mod tests {
         };
         let (msgs, _) = parse_both_ways(&encode(&empty, &[]));
         assert_eq!(msgs, [empty], "zero-length injection completes at once");
-    }
-
-    #[test]
-    fn reset_drops_a_partial_record() {
-        let rec = encode(&level(4, 0, 0), &[]);
-        let mut parser = ControlParser::default();
-        let mut out = Vec::new();
-        parser.feed(&rec[..10], |m| out.push(m));
-        parser.reset();
-        parser.feed(&rec, |m| out.push(m));
-        assert_eq!(out, [level(4, 0, 0)]);
-        assert_eq!(parser.counters(), counters(1, 10, 0, 0));
     }
 
     #[test]

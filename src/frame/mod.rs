@@ -30,7 +30,6 @@ use std::fmt;
 
 use arrayvec::ArrayVec;
 
-#[allow(unused_imports)] // the layer, which lands separately, uses these
 pub(crate) use self::{
     args::{Encoded, LogWriter},
     header::LogHeader,
@@ -75,7 +74,6 @@ pub(crate) struct Frame(ArrayVec<u8, FRAME_CAP>);
 
 // === impl Frame ===
 
-#[allow(dead_code)] // the layer, the ring and the flusher, which land separately, use these
 impl Frame {
     /// An empty frame.
     pub(crate) const fn new() -> Self {
@@ -102,13 +100,15 @@ impl Frame {
         self.0.clear();
     }
 
-    /// Replaces the contents with `bytes` (used to rebuild a frame from
-    /// the offline ring or from a received buffer).
+    /// Replaces the contents with `bytes`: a frame of given bytes, for
+    /// tests (the pipeline moves bytes through the pool and the ring, not
+    /// frames).
     ///
     /// # Errors
     ///
     /// [`Full`] if `bytes` is longer than [`FRAME_CAP`]; the frame is then
     /// left unchanged.
+    #[cfg(test)]
     pub(crate) fn try_copy_from(&mut self, bytes: &[u8]) -> Result<(), Full> {
         if bytes.len() > FRAME_CAP {
             return Err(Full);

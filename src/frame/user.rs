@@ -126,7 +126,6 @@ fn description(description: &str) -> Result<(&[u8], [u8; 4]), Full> {
 /// APID, `pid` (the daemon opens `dltpipes/dlt<pid>` from it), and the
 /// description without NUL after its u32 length, cut to 256 bytes at a
 /// UTF-8 boundary. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn register_app(frame: &mut Frame, app: AppId, pid: i32, desc: &str) {
     let Ok((d, d_len)) = description(desc) else {
         frame.clear();
@@ -186,7 +185,6 @@ pub(crate) fn register_context(
 
 /// Writes UNREGISTER_CONTEXT (type 5, 20 bytes; PROTOCOL.md §4.4): APID,
 /// CTID, pid. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn unregister_context(frame: &mut Frame, app: AppId, ctx: CtxId, pid: i32) {
     fill(
         frame,
@@ -201,7 +199,6 @@ pub(crate) fn unregister_context(frame: &mut Frame, app: AppId, ctx: CtxId, pid:
 
 /// Writes UNREGISTER_APPLICATION (type 3, 16 bytes; PROTOCOL.md §4.2):
 /// APID, pid. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn unregister_app(frame: &mut Frame, app: AppId, pid: i32) {
     fill(
         frame,
@@ -216,7 +213,6 @@ pub(crate) fn unregister_app(frame: &mut Frame, app: AppId, pid: i32) {
 /// Writes OVERFLOW (type 8, 16 bytes; PROTOCOL.md §4.6): how many
 /// messages were dropped since the last report, then the APID. Note the
 /// order: the counter comes first. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn overflow(frame: &mut Frame, count: u32, app: AppId) {
     fill(
         frame,
