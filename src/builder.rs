@@ -31,8 +31,15 @@ pub const DEFAULT_ECU_ID: &str = "ECU1";
 /// (libdlt's default).
 pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// Default capacity of the channel between the layer and the flusher, in
-/// records. Its storage, reserved at build time, costs
-/// `capacity × (FRAME_CAP + 8)` bytes: about 1.4 MiB by default.
+/// records.
+///
+/// Its storage, allocated and reserved at build time, is the frame pool,
+/// `capacity × 1436` bytes (a 1432-byte slot holding up to
+/// [`FRAME_CAP`] bytes and a 4-byte free-list link per record), and the
+/// channel of slot indices, `(capacity + 8) × 8` bytes (an 8-byte message
+/// per place, and 8 places for wake-ups): 1,478,720 bytes, about
+/// 1.4 MiB, by default. The offline ring comes on top (see
+/// [`DEFAULT_RING_BYTES`]).
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 /// First delay before reconnecting to an absent daemon; doubles on every
 /// failed attempt up to [`DEFAULT_RECONNECT_MAX`].
@@ -751,6 +758,16 @@ mod tests {
         assert_eq!(ids(typed), want, "typed IDs");
         assert_eq!(ids(strings), want, "strings");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn default_channel_memory_is_as_documented() {
+        // DEFAULT_CHANNEL_CAPACITY's docs; the 1432 + 4 bytes per slot are
+        // checked by pool.rs's memory_per_slot_is_as_documented.
+        assert_eq!(std::mem::size_of::<channel::Msg>(), 8, "one channel place");
+        let pool = DEFAULT_CHANNEL_CAPACITY * (1432 + 4);
+        let places = DEFAULT_CHANNEL_CAPACITY + 8;
+        assert_eq!(pool + places * 8, 1_478_720);
     }
 
     fn tempfile_dir(tag: &str) -> PathBuf {

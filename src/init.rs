@@ -115,10 +115,15 @@ impl Init {
     ///   been installed, and `try_init` may be called again. (The FIFO is
     ///   created even when a pre-existing subscriber or logger then wins,
     ///   and removed again.)
-    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned:
-    ///   the bridge and the DLT layer are already installed by then, so
-    ///   init counts as done; records are counted as dropped
-    ///   ([`Stats::dropped_no_flusher`]) instead of delivered.
+    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned.
+    ///   The bridge and the DLT layer are installed by then and stay
+    ///   installed, and init counts as done (a retry is
+    ///   [`InitErrorKind::AlreadyInitialized`]). Nothing reaches the
+    ///   daemon: the application FIFO is removed, the first records (up
+    ///   to the channel capacity) stay in the channel with no thread to
+    ///   take them, and every later one is dropped and counted in
+    ///   [`Stats::dropped_no_flusher`], which only the layer's own
+    ///   counters hold, since no guard is returned.
     pub fn try_init(self) -> Result<InitGuard, InitError> {
         if INIT_RAN.swap(true, Ordering::AcqRel) {
             return Err(InitError::new(

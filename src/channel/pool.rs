@@ -226,7 +226,8 @@ mod tests {
 
     #[test]
     fn memory_per_slot_is_as_documented() {
-        // docs/architecture.md: a 1432-byte slot and a 4-byte link.
+        // docs/architecture.md, DEFAULT_CHANNEL_CAPACITY and FRAME_CAP's
+        // docs: a 1432-byte slot and a 4-byte link.
         assert_eq!(std::mem::size_of::<AtomicFrame>(), 1432);
         assert_eq!(std::mem::size_of::<AtomicU32>(), 4);
     }

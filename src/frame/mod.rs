@@ -53,8 +53,13 @@ pub use args::{MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 /// It is below `PIPE_BUF` (4096), so every write is atomic against other
 /// applications writing into the same FIFO.
 ///
-/// Memory: each queued record is one frame, 1424 bytes plus a 4-byte
-/// length (1428 bytes), so a queue of 1024 records holds about 1.4 MiB.
+/// Memory: a [`Frame`] is 1428 bytes (1424 plus a 4-byte length), on the
+/// producer's stack while one event is encoded. Queued records do not
+/// travel as frames: each waits in a 1432-byte slot of the frame pool
+/// (`channel/pool.rs`, plus a 4-byte free-list link), the channel carries
+/// its index, and the offline ring stores only its bytes;
+/// [`DEFAULT_CHANNEL_CAPACITY`](crate::DEFAULT_CHANNEL_CAPACITY) gives
+/// the totals.
 ///
 /// # Examples
 ///
