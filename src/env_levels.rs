@@ -88,7 +88,7 @@ impl InitialLevels {
                 (false, false) if item.app == *app && item.ctx == *ctx => 4,
                 _ => continue,
             };
-            if best.map_or(true, |(p, _)| prio > p) {
+            if best.is_none_or(|(p, _)| prio > p) {
                 best = Some((prio, item.level));
             }
         }
@@ -288,7 +288,7 @@ mod tests {
         fn prop_any_input_parses_without_panic(spec in ".{0,64}") {
             let l = InitialLevels::parse(&spec);
             let level = l.level_for(app("NAV"), ctx("ROUT"));
-            prop_assert!(level.map_or(true, |v| (-1..=6).contains(&v)));
+            prop_assert!(level.is_none_or(|v| (-1..=6).contains(&v)));
             prop_assert!(l.items.len() + l.ignored() <= spec.split(';').count());
         }
 

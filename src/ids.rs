@@ -109,7 +109,8 @@ macro_rules! id_type {
 /// The builder's ID setters take `impl IntoId<T>`, so both `"NAV"` and an
 /// [`AppId`] made once with [`AppId::new`] work, while an ID of the wrong
 /// kind (a context ID where an application ID belongs) does not compile.
-/// Implemented for `&str`, `String`, `&String`, `T` and `&T`; sealed.
+/// Implemented for `T`, `&T`, `String` and any `&S` where `S: AsRef<str>`
+/// (`&str`, `&&str`, `&String`, ...); sealed.
 ///
 /// # Examples
 ///
@@ -155,12 +156,12 @@ macro_rules! into_id {
         }
         impl IntoId<$name> for &$name {}
 
-        impl sealed::Sealed<$name> for &str {
+        impl<S: AsRef<str> + ?Sized> sealed::Sealed<$name> for &S {
             fn into_id_text(self) -> String {
-                self.into()
+                self.as_ref().into()
             }
         }
-        impl IntoId<$name> for &str {}
+        impl<S: AsRef<str> + ?Sized> IntoId<$name> for &S {}
 
         impl sealed::Sealed<$name> for String {
             fn into_id_text(self) -> String {
@@ -168,13 +169,6 @@ macro_rules! into_id {
             }
         }
         impl IntoId<$name> for String {}
-
-        impl sealed::Sealed<$name> for &String {
-            fn into_id_text(self) -> String {
-                self.clone()
-            }
-        }
-        impl IntoId<$name> for &String {}
     )*};
 }
 
