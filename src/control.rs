@@ -139,6 +139,45 @@ const fn fixed_len(ty: u32) -> Option<usize> {
     }
 }
 
+/// What the complete fixed part of a record holds.
+enum Body {
+    /// A valid message.
+    Msg(ControlMsg),
+    /// A known type with invalid content.
+    Malformed,
+    /// A type this parser does not know.
+    Unknown,
+}
+
+/// Decodes the fixed part `b` of a record of type `ty` (host byte order);
+/// `b` holds at least `fixed_len(ty)` bytes of it.
+fn decode_body(ty: u32, b: &[u8; MAX_FIXED_LEN]) -> Body {
+    let i32_at = |o: usize| i32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    match ty {
+        USER_MSG_LOG_LEVEL if b[8] > MAX_LOG_LEVEL => Body::Malformed,
+        USER_MSG_LOG_LEVEL => Body::Msg(ControlMsg::LogLevel {
+            level: b[8],
+            trace_status: b[9],
+            log_level_pos: i32_at(10),
+        }),
+        USER_MSG_LOG_STATE => {
+            let state = i8::from_ne_bytes([b[8]]);
+            if (-1..=1).contains(&state) {
+                Body::Msg(ControlMsg::LogState(state))
+            } else {
+                Body::Malformed
+            }
+        }
+        USER_MSG_INJECTION => Body::Msg(ControlMsg::Injection {
+            log_level_pos: i32_at(8),
+            service_id: u32_at(12),
+            data_len: u32_at(16),
+        }),
+        _ => Body::Unknown,
+    }
+}
+
 // === impl ControlParser ===
 
 impl ControlParser {
@@ -251,49 +290,20 @@ impl ControlParser {
             return;
         }
         self.restart();
-        let i32_at = |o: usize| i32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        match ty {
-            USER_MSG_LOG_LEVEL => {
-                let level = b[8];
-                if level > MAX_LOG_LEVEL {
-                    self.add_malformed();
-                } else {
-                    let msg = ControlMsg::LogLevel {
-                        level,
-                        trace_status: b[9],
-                        log_level_pos: i32_at(10),
-                    };
-                    self.deliver(msg, on_msg);
-                }
-            }
-            USER_MSG_LOG_STATE => {
-                let state = i8::from_ne_bytes([b[8]]);
-                if (-1..=1).contains(&state) {
-                    self.deliver(ControlMsg::LogState(state), on_msg);
-                } else {
-                    self.add_malformed();
-                }
-            }
-            USER_MSG_INJECTION => {
-                let data_len = u32_at(16);
-                let msg = ControlMsg::Injection {
-                    log_level_pos: i32_at(8),
-                    service_id: u32_at(12),
-                    data_len,
+        match decode_body(ty, &b) {
+            Body::Msg(msg @ ControlMsg::Injection { data_len, .. }) if data_len > 0 => {
+                self.state = State::SkipInjection {
+                    remaining: u64::from(data_len),
+                    msg,
                 };
-                if data_len == 0 {
-                    self.deliver(msg, on_msg);
-                } else {
-                    self.state = State::SkipInjection {
-                        remaining: u64::from(data_len),
-                        msg,
-                    };
-                }
             }
+            Body::Msg(msg) => self.deliver(msg, on_msg),
+            Body::Malformed => self.add_malformed(),
             // Unreachable: `need` grows past the header only for the three
             // known types. Counting it keeps the function total.
-            _ => self.counters.unknown_types = self.counters.unknown_types.saturating_add(1),
+            Body::Unknown => {
+                self.counters.unknown_types = self.counters.unknown_types.saturating_add(1);
+            }
         }
     }
 
