@@ -53,7 +53,7 @@ pub use args::{MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 /// It is below `PIPE_BUF` (4096), so every write is atomic against other
 /// applications writing into the same FIFO.
 ///
-/// Memory: a [`Frame`] is 1428 bytes (1424 plus a 4-byte length), on the
+/// Memory: a frame is 1428 bytes (1424 plus a 4-byte length), on the
 /// producer's stack while one event is encoded. Queued records do not
 /// travel as frames: each waits in a 1432-byte slot of the frame pool
 /// (`channel/pool.rs`, plus a 4-byte free-list link), the channel carries
