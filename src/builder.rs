@@ -13,7 +13,7 @@ use crate::error::{InitError, InitErrorKind};
 use crate::flusher;
 use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
-use crate::ids::{AppId, CtxId, EcuId, LogLevel};
+use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::stats::Counters;
@@ -32,8 +32,16 @@ pub const DEFAULT_ECU_ID: &str = "ECU1";
 /// (libdlt's default).
 pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// Default capacity of the channel between the layer and the flusher, in
-/// records. Its storage, reserved at build time, costs
-/// `capacity × (FRAME_CAP + 8)` bytes: about 1.4 MiB by default.
+/// records.
+///
+/// Its storage, allocated and reserved at build time, is the frame pool,
+/// `capacity × 1436` bytes (a 1432-byte slot holding up to
+/// [`FRAME_CAP`] bytes and a 4-byte free-list link per record), and the
+/// channel of slot indices, `capacity × 4` bytes (a 4-byte index per
+/// place; flume grows its queue by doubling while it is filled once at
+/// build, so a capacity that is not a power of two reserves up to twice
+/// that): 1,474,560 bytes, about 1.4 MiB, by default. The offline ring comes on top (see
+/// [`DEFAULT_RING_BYTES`]).
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 /// First delay before reconnecting to an absent daemon; doubles on every
 /// failed attempt up to [`DEFAULT_RECONNECT_MAX`].
@@ -140,12 +148,12 @@ pub struct DltLayerBuilder {
 }
 
 impl DltLayer {
-    /// Starts configuring a layer for the application `app_id` (1–4
-    /// printable ASCII characters, checked by
-    /// [`build`](DltLayerBuilder::build)).
-    pub fn builder(app_id: &str) -> DltLayerBuilder {
+    /// Starts configuring a layer for the application `app_id`: an
+    /// [`AppId`], or a string of 1–4 printable ASCII characters that
+    /// [`build`](DltLayerBuilder::build) checks (see [`IntoId`]).
+    pub fn builder(app_id: impl IntoId<AppId>) -> DltLayerBuilder {
         DltLayerBuilder {
-            app: app_id.into(),
+            app: id_text(app_id),
             app_description: DEFAULT_APP_DESCRIPTION.into(),
             default_context: (
                 DEFAULT_CONTEXT_ID.into(),
@@ -177,33 +185,46 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets the context used for targets no mapping matches. Defaults to
-    /// `DFLT`, "default context".
-    pub fn with_default_context(self, ctx_id: &str, description: &str) -> Self {
+    /// Sets the context used for targets no mapping matches: a [`CtxId`]
+    /// or a string that `build` checks. Defaults to `DFLT`, "default
+    /// context".
+    pub fn with_default_context(self, ctx_id: impl IntoId<CtxId>, description: &str) -> Self {
         Self {
-            default_context: (ctx_id.into(), description.into()),
+            default_context: (id_text(ctx_id), description.into()),
             ..self
         }
     }
 
-    /// Maps events whose target starts with `prefix` (at a `::` or `.`
-    /// boundary, or the whole target) to the context `ctx_id`. The longest
-    /// matching prefix wins. `log` records map by their target too.
-    /// Defaults to no mappings.
-    pub fn with_context(mut self, prefix: &str, ctx_id: &str, description: &str) -> Self {
+    /// Maps events whose target starts with `prefix` to the context
+    /// `ctx_id` (a [`CtxId`] or a string that `build` checks).
+    ///
+    /// A target matches when it is `prefix` itself, or continues after
+    /// `prefix` with `::` or `.`: `"app::net"` takes `app::net`,
+    /// `app::net::can` and `app::net.rx`, not `app::network`. A prefix
+    /// that itself ends in `::` or `.` (`"app."`) takes every target that
+    /// starts with it (`app.rx`, not `app`). The longest matching prefix
+    /// wins; `log` records map by their target too. Defaults to no
+    /// mappings.
+    pub fn with_context(
+        mut self,
+        prefix: &str,
+        ctx_id: impl IntoId<CtxId>,
+        description: &str,
+    ) -> Self {
         self.mappings.push(Mapping {
             prefix: prefix.into(),
-            id: ctx_id.into(),
+            id: id_text(ctx_id),
             description: description.into(),
         });
         self
     }
 
-    /// Sets the ECU ID written into every message. Defaults to `ECU1`,
+    /// Sets the ECU ID written into every message (an [`EcuId`] or a
+    /// string that `build` checks). Defaults to `ECU1`,
     /// which the daemon replaces with its own configured ECU ID.
-    pub fn with_ecu_id(self, ecu_id: &str) -> Self {
+    pub fn with_ecu_id(self, ecu_id: impl IntoId<EcuId>) -> Self {
         Self {
-            ecu: ecu_id.into(),
+            ecu: id_text(ecu_id),
             ..self
         }
     }
@@ -322,57 +343,94 @@ impl DltLayerBuilder {
     ///
     /// As [`build`](Self::build), except for spawning the thread.
     pub(crate) fn prepare(self) -> Result<(DltLayer, Starter), InitError> {
+        self.validate()?.wire()
+    }
+
+    /// Every check `build` documents, in one place: parses the IDs,
+    /// checks descriptions, mappings and limits, and builds the context
+    /// table with its initial levels. Touches nothing outside the process
+    /// (it reads `$DLT_INITIAL_LOG_LEVEL` and `$DLT_PIPE_DIR`).
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::InvalidId`] or [`InitErrorKind::InvalidConfig`],
+    /// as listed on [`build`](Self::build).
+    fn validate(self) -> Result<Validated, InitError> {
         let app = AppId::new(&self.app)
             .map_err(|e| InitError::id(format!("application ID {:?}", self.app), e))?;
         let ecu = EcuId::new(&self.ecu)
             .map_err(|e| InitError::id(format!("ECU ID {:?}", self.ecu), e))?;
         check_description("application", &self.app_description)?;
-        let level = self.initial_level.unwrap_or(LogLevel::Info);
-        let register_level = self.initial_level.map(|l| l as i8);
-        let env_levels = match &self.initial_levels_spec {
-            Some(spec) => InitialLevels::parse(spec),
-            None => InitialLevels::from_env(),
+        let levels = Levels {
+            env: match &self.initial_levels_spec {
+                Some(spec) => InitialLevels::parse(spec),
+                None => InitialLevels::from_env(),
+            },
+            app,
+            level: self.initial_level.unwrap_or(LogLevel::Info),
+            register: self
+                .initial_level
+                .map_or(RegisterLevel::NotSet, RegisterLevel::Level),
         };
-        let initial = |id: CtxId| env_levels.apply(app, id, level, register_level);
-        let make = |prefix: &str, id: CtxId, desc: &str| {
-            let (level, register_level) = initial(id);
-            Context::new(prefix.into(), id, desc.into(), level, register_level)
-        };
+        let contexts = self.context_table(&levels)?;
+        self.check_limits()?;
+        Ok(Validated {
+            dir: self.pipe_dir.unwrap_or_else(default_pipe_dir),
+            app,
+            app_description: self.app_description,
+            ecu,
+            contexts,
+            initial_levels_ignored: levels.env.ignored(),
+            channel_capacity: self.channel_capacity,
+            ring_capacity: self.ring_capacity,
+            ring_bytes: self.ring_bytes,
+            max_frame: self.max_frame,
+            reconnect_initial: self.reconnect_initial,
+            reconnect_max: self.reconnect_max,
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
 
+    /// The default context, the diagnostic context and the mapped ones,
+    /// each at its initial level.
+    ///
+    /// # Errors
+    ///
+    /// A bad context ID or description, the reserved `TLOG`, an empty or
+    /// duplicate prefix, or a duplicate context ID.
+    fn context_table(&self, levels: &Levels) -> Result<ContextTable, InitError> {
         let (def_id, def_desc) = &self.default_context;
         let default_id = ctx_id(def_id)?;
         check_description("default context", def_desc)?;
-        let mut seen_ids = vec![default_id];
         if default_id == DIAGNOSTIC_CONTEXT {
             return Err(reserved());
         }
-        let mut mapped = Vec::with_capacity(self.mappings.len());
+        let mut seen_ids = vec![default_id];
         let mut seen_prefixes: Vec<&str> = Vec::new();
+        let mut mapped = Vec::with_capacity(self.mappings.len());
         for m in &self.mappings {
-            let id = ctx_id(&m.id)?;
-            if id == DIAGNOSTIC_CONTEXT {
-                return Err(reserved());
-            }
-            check_description("context", &m.description)?;
-            if m.prefix.is_empty() {
-                return Err(config(format!(
-                    "context {:?} has an empty target prefix; use with_default_context for the fallback",
-                    m.id
-                )));
-            }
-            if seen_prefixes.contains(&m.prefix.as_str()) {
-                return Err(config(format!(
-                    "target prefix {:?} is mapped twice",
-                    m.prefix
-                )));
-            }
-            if seen_ids.contains(&id) {
-                return Err(config(format!("context ID {:?} is used twice", m.id)));
-            }
+            let id = check_mapping(m, &seen_ids, &seen_prefixes)?;
             seen_prefixes.push(&m.prefix);
             seen_ids.push(id);
-            mapped.push(make(&m.prefix, id, &m.description));
+            mapped.push(levels.context(&m.prefix, id, &m.description));
         }
+        // The diagnostic context always passes WARN: drop reports must not
+        // be filtered away by a default level.
+        let diagnostic = levels.context("", DIAGNOSTIC_CONTEXT, DIAGNOSTIC_DESCRIPTION);
+        diagnostic.set_level(diagnostic.level().max(LogLevel::Warn));
+        Ok(ContextTable::new(
+            levels.context("", default_id, def_desc),
+            diagnostic,
+            mapped,
+        ))
+    }
+
+    /// The capacity, frame-size and backoff checks.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::InvalidConfig`] naming the value out of range.
+    fn check_limits(&self) -> Result<(), InitError> {
         if self.channel_capacity == 0 {
             return Err(config("the channel capacity must be at least 1"));
         }
@@ -397,63 +455,74 @@ impl DltLayerBuilder {
                 self.reconnect_initial, self.reconnect_max
             )));
         }
+        Ok(())
+    }
+}
 
-        let contexts = Arc::new(ContextTable::new(
-            make("", default_id, def_desc),
-            // The diagnostic context always passes WARN: drop reports
-            // must not be filtered away by a default level.
-            {
-                let (level, register_level) = initial(DIAGNOSTIC_CONTEXT);
-                Context::new(
-                    String::new(),
-                    DIAGNOSTIC_CONTEXT,
-                    DIAGNOSTIC_DESCRIPTION.into(),
-                    level.max(LogLevel::Warn),
-                    register_level,
-                )
-            },
-            mapped,
-        ));
-        let dir = self.pipe_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("DLT_PIPE_DIR")
-                .filter(|d| !d.is_empty())
-                .map_or_else(|| PathBuf::from(DEFAULT_PIPE_DIR), PathBuf::from)
-        });
-        let app_fifo = AppFifo::create(&dir, std::process::id()).map_err(|e| {
+/// What `validate` produced: a configuration every check accepted. Only
+/// [`wire`](Self::wire) touches the operating system.
+#[derive(Debug)]
+struct Validated {
+    dir: PathBuf,
+    app: AppId,
+    app_description: String,
+    ecu: EcuId,
+    contexts: ContextTable,
+    /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
+    initial_levels_ignored: usize,
+    channel_capacity: usize,
+    ring_capacity: usize,
+    ring_bytes: usize,
+    max_frame: usize,
+    reconnect_initial: Duration,
+    reconnect_max: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Validated {
+    /// Creates the application FIFO and the channel, and assembles the
+    /// layer and the flusher's configuration; the flusher does not run
+    /// yet.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::Io`] when the application FIFO cannot be created.
+    fn wire(self) -> Result<(DltLayer, Starter), InitError> {
+        let app_fifo = AppFifo::create(&self.dir, std::process::id()).map_err(|e| {
+            let fifo_dir = self.dir.join("dltpipes");
             InitError::io(
-                format!(
-                    "creating the application FIFO in {}",
-                    dir.join("dltpipes").display()
-                ),
+                format!("creating the application FIFO in {}", fifo_dir.display()),
                 e,
             )
         })?;
         let counters = Arc::new(Counters::new());
         counters.initial_levels_ignored.store(
-            env_levels.ignored() as u64,
+            self.initial_levels_ignored as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+        let contexts = Arc::new(self.contexts);
         let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
         let layer = DltLayer::new(
             producer,
             contexts.clone(),
             counters.clone(),
-            app,
-            ecu,
+            self.app,
+            self.ecu,
             self.max_frame,
         );
+        let cfg = flusher::Config {
+            dir: self.dir,
+            app: self.app,
+            app_description: self.app_description,
+            ecu: self.ecu,
+            contexts,
+            ring_capacity: self.ring_capacity,
+            ring_bytes: self.ring_bytes,
+            reconnect_initial: self.reconnect_initial,
+            reconnect_max: self.reconnect_max,
+        };
         let starter = Starter {
-            cfg: flusher::Config {
-                dir,
-                app,
-                app_description: self.app_description,
-                ecu,
-                contexts,
-                ring_capacity: self.ring_capacity,
-                ring_bytes: self.ring_bytes,
-                reconnect_initial: self.reconnect_initial,
-                reconnect_max: self.reconnect_max,
-            },
+            cfg,
             app_fifo,
             ends,
             ctl,
@@ -462,6 +531,68 @@ impl DltLayerBuilder {
         };
         Ok((layer, starter))
     }
+}
+
+/// How contexts start: `DLT_INITIAL_LOG_LEVEL`'s items over the builder's
+/// initial level.
+#[derive(Debug)]
+struct Levels {
+    env: InitialLevels,
+    app: AppId,
+    /// The builder's starting level (INFO unless configured).
+    level: LogLevel,
+    /// The builder's registered level ("not set" unless configured).
+    register: RegisterLevel,
+}
+
+impl Levels {
+    /// A context of this application, at its initial level.
+    fn context(&self, prefix: &str, id: CtxId, description: &str) -> Context {
+        let (level, register) = self.env.apply(self.app, id, self.level, self.register);
+        Context::new(prefix.into(), id, description.into(), level, register)
+    }
+}
+
+/// `$DLT_PIPE_DIR` if set and not empty, else [`DEFAULT_PIPE_DIR`].
+fn default_pipe_dir() -> PathBuf {
+    std::env::var_os("DLT_PIPE_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_PIPE_DIR), PathBuf::from)
+}
+
+/// Checks one target mapping against those before it and returns its
+/// context ID.
+///
+/// # Errors
+///
+/// A bad ID or description, the reserved `TLOG`, an empty or duplicate
+/// prefix, or a context ID already used.
+fn check_mapping(
+    m: &Mapping,
+    seen_ids: &[CtxId],
+    seen_prefixes: &[&str],
+) -> Result<CtxId, InitError> {
+    let id = ctx_id(&m.id)?;
+    if id == DIAGNOSTIC_CONTEXT {
+        return Err(reserved());
+    }
+    check_description("context", &m.description)?;
+    if m.prefix.is_empty() {
+        return Err(config(format!(
+            "context {:?} has an empty target prefix; use with_default_context for the fallback",
+            m.id
+        )));
+    }
+    if seen_prefixes.contains(&m.prefix.as_str()) {
+        return Err(config(format!(
+            "target prefix {:?} is mapped twice",
+            m.prefix
+        )));
+    }
+    if seen_ids.contains(&id) {
+        return Err(config(format!("context ID {:?} is used twice", m.id)));
+    }
+    Ok(id)
 }
 
 /// A validated, wired pipeline whose flusher thread has not started yet:
@@ -537,7 +668,7 @@ mod tests {
 
     #[test]
     fn initial_log_levels_set_start_and_registered_levels() {
-        let dir = tempfile_dir();
+        let dir = tempfile_dir("levels");
         let (_layer, starter) = DltLayer::builder("NAV")
             .with_pipe_dir(&dir)
             .with_context("nav::route", "ROUT", "")
@@ -551,7 +682,7 @@ mod tests {
             .cfg
             .contexts
             .iter()
-            .map(|c| (c.id.to_string(), c.level(), c.register_level))
+            .map(|c| (c.id.to_string(), c.level(), c.register_level.wire()))
             .collect();
         let want = [
             ("DFLT", LogLevel::Warn, 3),
@@ -573,7 +704,7 @@ mod tests {
             .prepare()
             .expect("prepare");
         assert_eq!(layer.stats().initial_levels_ignored, 1, "::garbage");
-        let got: Vec<(LogLevel, i8)> = starter
+        let got: Vec<(LogLevel, RegisterLevel)> = starter
             .cfg
             .contexts
             .iter()
@@ -582,16 +713,62 @@ mod tests {
         assert_eq!(
             got,
             [
-                (LogLevel::Fatal, 1),
-                (LogLevel::Info, crate::contexts::LEVEL_NOT_SET)
+                (LogLevel::Fatal, RegisterLevel::Level(LogLevel::Fatal)),
+                (LogLevel::Info, RegisterLevel::NotSet)
             ]
         );
         drop(starter);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("taktora-levels-{}", std::process::id()));
+    #[test]
+    fn typed_ids_and_strings_configure_the_same_contexts() {
+        let dir = tempfile_dir("typed-ids");
+        let app = AppId::new("NAV").expect("valid");
+        let route = CtxId::new("ROUT").expect("valid");
+        let main = CtxId::new("MAIN").expect("valid");
+        let route_text = String::from("ROUT");
+        let typed = DltLayer::builder(app)
+            .with_pipe_dir(&dir)
+            .with_default_context(main, "main")
+            .with_context("nav::route", route, "Route planning")
+            .with_ecu_id(EcuId::new("ECU7").expect("valid"));
+        let strings = DltLayer::builder("NAV")
+            .with_pipe_dir(&dir)
+            .with_default_context(String::from("MAIN"), "main")
+            .with_context("nav::route", &route_text, "Route planning")
+            .with_ecu_id("ECU7");
+        let ids = |b: DltLayerBuilder| {
+            let (_layer, starter) = b.prepare().expect("prepare");
+            let ctxs: Vec<String> = starter
+                .cfg
+                .contexts
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect();
+            (starter.cfg.app, starter.cfg.ecu, ctxs)
+        };
+        let want = (
+            app,
+            EcuId::new("ECU7").expect("valid"),
+            vec![main.to_string(), "TLOG".into(), route_text],
+        );
+        assert_eq!(ids(typed), want, "typed IDs");
+        assert_eq!(ids(strings), want, "strings");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn default_channel_memory_is_as_documented() {
+        // DEFAULT_CHANNEL_CAPACITY's docs; the 1432 + 4 bytes per slot are
+        // checked by pool.rs's memory_per_slot_is_as_documented.
+        assert_eq!(std::mem::size_of::<channel::Slot>(), 4, "one channel place");
+        let pool = DEFAULT_CHANNEL_CAPACITY * (1432 + 4);
+        assert_eq!(pool + DEFAULT_CHANNEL_CAPACITY * 4, 1_474_560);
+    }
+
+    fn tempfile_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("taktora-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create test dir");
         dir
     }

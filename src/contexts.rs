@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
-use crate::ids::{CtxId, LogLevel};
+use crate::ids::{CtxId, LogLevel, RegisterLevel};
 
 /// The reserved diagnostic context the logger reports its own drops on.
 pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
@@ -16,10 +16,6 @@ pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
 /// Description sent when registering [`DIAGNOSTIC_CONTEXT`].
 pub(crate) const DIAGNOSTIC_DESCRIPTION: &str = "taktora-log diagnostics (dropped records)";
 
-/// The "not set" level and trace status of REGISTER_CONTEXT
-/// (`DLT_LOG_DEFAULT - 1` in libdlt; PROTOCOL.md §4.3).
-pub(crate) const LEVEL_NOT_SET: i8 = -2;
-
 /// One registered context.
 #[derive(Debug)]
 pub(crate) struct Context {
@@ -27,9 +23,10 @@ pub(crate) struct Context {
     pub(crate) prefix: String,
     pub(crate) id: CtxId,
     pub(crate) description: String,
-    /// Level sent in REGISTER_CONTEXT: -2 ("not set": the daemon answers
-    /// with its default) unless an initial level was configured.
-    pub(crate) register_level: i8,
+    /// Level sent in REGISTER_CONTEXT: [`RegisterLevel::NotSet`] (the
+    /// daemon answers with its default) unless an initial level was
+    /// configured.
+    pub(crate) register_level: RegisterLevel,
     /// Current DLT level (`LogLevel as u8`); messages above it are not sent.
     level: AtomicU8,
     /// Per-context message counter (MCNT), wrapping at 256, incremented
@@ -44,13 +41,13 @@ impl Context {
         id: CtxId,
         description: String,
         level: LogLevel,
-        register_level: Option<i8>,
+        register_level: RegisterLevel,
     ) -> Self {
         Self {
             prefix,
             id,
             description,
-            register_level: register_level.unwrap_or(LEVEL_NOT_SET),
+            register_level,
             level: AtomicU8::new(level as u8),
             counter: AtomicU8::new(0),
         }
@@ -110,8 +107,9 @@ impl ContextTable {
     }
 
     /// The context for `target`: the mapped context with the longest
-    /// prefix of `target` that ends at a module boundary (`::`), a `.`,
-    /// or the end of the target; otherwise the default context.
+    /// prefix that is all of `target`, or is followed in `target` by `::`
+    /// or `.`, or itself ends in `::` or `.`; otherwise the default
+    /// context.
     pub(crate) fn lookup(&self, target: &str) -> &Context {
         for &i in &self.by_prefix {
             let p = self.entries[i].prefix.as_str();
@@ -176,7 +174,7 @@ mod tests {
             CtxId::new(id).unwrap(),
             format!("{id} context"),
             LogLevel::Info,
-            None,
+            RegisterLevel::NotSet,
         )
     }
 
@@ -211,6 +209,34 @@ mod tests {
         ];
         for (target, want) in cases {
             assert_eq!(t.lookup(target).id.to_string(), want, "target {target:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_match_at_double_colon_and_at_dot() {
+        let t = ContextTable::new(
+            ctx("", "DFLT"),
+            ctx("", "TLOG"),
+            vec![
+                ctx("app::net", "NET"),
+                ctx("svc.", "SVC"),
+                ctx("db::", "DB"),
+            ],
+        );
+        let cases = [
+            ("app::net", "NET", "the whole target"),
+            ("app::net::can", "NET", "continued with ::"),
+            ("app::net.rx", "NET", "continued with ."),
+            ("app::network", "DFLT", "no separator"),
+            ("app::net:x", "DFLT", "a single colon is no separator"),
+            ("svc.http", "SVC", "prefix ending in ."),
+            ("svc.", "SVC", "prefix ending in ., whole"),
+            ("svc", "DFLT", "shorter than a prefix ending in ."),
+            ("db::pool", "DB", "prefix ending in ::"),
+            ("db", "DFLT", "shorter than a prefix ending in ::"),
+        ];
+        for (target, want, why) in cases {
+            assert_eq!(t.lookup(target).id.to_string(), want, "{target:?}: {why}");
         }
     }
 

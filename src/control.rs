@@ -24,45 +24,22 @@
 use std::sync::atomic::Ordering::{Relaxed, Release};
 
 use crate::contexts::ContextTable;
+use crate::frame::user::{
+    USER_HEADER_LEN, USER_MSG_INJECTION, USER_MSG_LOG_LEVEL, USER_MSG_LOG_STATE, USER_PATTERN,
+};
 use crate::ids::LogLevel;
 use crate::stats::Counters;
 
-/// The 4-byte pattern that starts every user-protocol record: `"DUH"` +
-/// `0x01`, the `pattern` field of `DltUserHeader` in `dlt_user_shared.h`
-/// (PROTOCOL.md §3).
-///
-/// The frame module (written in parallel) owns the canonical constant in
-/// `frame::user`; this local copy is to be deduplicated when merging.
-pub(crate) const USER_PATTERN: [u8; 4] = *b"DUH\x01";
-
-/// Message type LOG_LEVEL (`DLT_USER_MESSAGE_LOG_LEVEL` = 6): 14 bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_LOG_LEVEL: u32 = 6;
-
-/// Message type INJECTION (`DLT_USER_MESSAGE_INJECTION` = 7): 20 + n bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_INJECTION: u32 = 7;
-
-/// Message type LOG_STATE (`DLT_USER_MESSAGE_LOG_STATE` = 12): 9 bytes.
-/// From `dlt_user_shared_cfg.h`; the canonical constant is to come from
-/// `frame::user` on merge.
-pub(crate) const MSG_LOG_STATE: u32 = 12;
-
-/// Length of the user header: pattern + u32 message type (host order).
-const HEADER_LEN: usize = 8;
-
 /// Total length of a LOG_LEVEL record: header + level (u8) + trace
 /// status (u8) + `log_level_pos` (i32).
-const LOG_LEVEL_LEN: usize = HEADER_LEN + 1 + 1 + 4;
+const LOG_LEVEL_LEN: usize = USER_HEADER_LEN + 1 + 1 + 4;
 
 /// Total length of a LOG_STATE record: header + state (i8).
-const LOG_STATE_LEN: usize = HEADER_LEN + 1;
+const LOG_STATE_LEN: usize = USER_HEADER_LEN + 1;
 
 /// Length of an INJECTION record before its data: header +
 /// `log_level_pos` (i32) + `service_id` (u32) + data length (u32).
-const INJECTION_HEAD_LEN: usize = HEADER_LEN + 4 + 4 + 4;
+const INJECTION_HEAD_LEN: usize = USER_HEADER_LEN + 4 + 4 + 4;
 
 /// The longest fixed part of any record; the parser's whole buffer.
 const MAX_FIXED_LEN: usize = INJECTION_HEAD_LEN;
@@ -142,7 +119,7 @@ pub(crate) struct ControlParser {
     buf: [u8; MAX_FIXED_LEN],
     /// Bytes of the current record in `buf`.
     filled: usize,
-    /// Size of the current record's fixed part: [`HEADER_LEN`] until the
+    /// Size of the current record's fixed part: [`USER_HEADER_LEN`] until the
     /// header is complete, then its type's size (always a known type).
     need: usize,
     /// Collecting fixed parts, or skipping injection data.
@@ -155,23 +132,61 @@ pub(crate) struct ControlParser {
 /// this parser does not know the type.
 const fn fixed_len(ty: u32) -> Option<usize> {
     match ty {
-        MSG_LOG_LEVEL => Some(LOG_LEVEL_LEN),
-        MSG_LOG_STATE => Some(LOG_STATE_LEN),
-        MSG_INJECTION => Some(INJECTION_HEAD_LEN),
+        USER_MSG_LOG_LEVEL => Some(LOG_LEVEL_LEN),
+        USER_MSG_LOG_STATE => Some(LOG_STATE_LEN),
+        USER_MSG_INJECTION => Some(INJECTION_HEAD_LEN),
         _ => None,
+    }
+}
+
+/// What the complete fixed part of a record holds.
+enum Body {
+    /// A valid message.
+    Msg(ControlMsg),
+    /// A known type with invalid content.
+    Malformed,
+    /// A type this parser does not know.
+    Unknown,
+}
+
+/// Decodes the fixed part `b` of a record of type `ty` (host byte order);
+/// `b` holds at least `fixed_len(ty)` bytes of it.
+fn decode_body(ty: u32, b: &[u8; MAX_FIXED_LEN]) -> Body {
+    let i32_at = |o: usize| i32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    match ty {
+        USER_MSG_LOG_LEVEL if b[8] > MAX_LOG_LEVEL => Body::Malformed,
+        USER_MSG_LOG_LEVEL => Body::Msg(ControlMsg::LogLevel {
+            level: b[8],
+            trace_status: b[9],
+            log_level_pos: i32_at(10),
+        }),
+        USER_MSG_LOG_STATE => {
+            let state = i8::from_ne_bytes([b[8]]);
+            if (-1..=1).contains(&state) {
+                Body::Msg(ControlMsg::LogState(state))
+            } else {
+                Body::Malformed
+            }
+        }
+        USER_MSG_INJECTION => Body::Msg(ControlMsg::Injection {
+            log_level_pos: i32_at(8),
+            service_id: u32_at(12),
+            data_len: u32_at(16),
+        }),
+        _ => Body::Unknown,
     }
 }
 
 // === impl ControlParser ===
 
-#[allow(dead_code)] // used by the flusher, which lands separately
 impl ControlParser {
     /// A parser at the start of a stream, with zero counters.
     pub(crate) const fn new() -> Self {
         Self {
             buf: [0; MAX_FIXED_LEN],
             filled: 0,
-            need: HEADER_LEN,
+            need: USER_HEADER_LEN,
             state: State::Fixed,
             counters: ControlCounters {
                 messages: 0,
@@ -185,18 +200,6 @@ impl ControlParser {
     /// The counters accumulated since [`new`](Self::new).
     pub(crate) fn counters(&self) -> ControlCounters {
         self.counters
-    }
-
-    /// Forgets a partly received record (e.g. when the app FIFO is
-    /// reopened, so old and new bytes are not joined), keeping the
-    /// counters. Bytes of a partial fixed part count as garbage; a pending
-    /// injection is dropped unreported.
-    pub(crate) fn reset(&mut self) {
-        if self.state == State::Fixed {
-            self.add_garbage(self.filled);
-        }
-        self.state = State::Fixed;
-        self.restart();
     }
 
     /// Consumes all of `bytes`, calling `on_msg` for each record completed
@@ -275,7 +278,7 @@ impl ControlParser {
     fn complete(&mut self, on_msg: &mut impl FnMut(ControlMsg)) {
         let b = self.buf;
         let ty = u32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
-        if self.filled == HEADER_LEN {
+        if self.filled == USER_HEADER_LEN {
             match fixed_len(ty) {
                 Some(len) => self.need = len,
                 None => {
@@ -287,56 +290,27 @@ impl ControlParser {
             return;
         }
         self.restart();
-        let i32_at = |o: usize| i32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        match ty {
-            MSG_LOG_LEVEL => {
-                let level = b[8];
-                if level > MAX_LOG_LEVEL {
-                    self.add_malformed();
-                } else {
-                    let msg = ControlMsg::LogLevel {
-                        level,
-                        trace_status: b[9],
-                        log_level_pos: i32_at(10),
-                    };
-                    self.deliver(msg, on_msg);
-                }
-            }
-            MSG_LOG_STATE => {
-                let state = i8::from_ne_bytes([b[8]]);
-                if (-1..=1).contains(&state) {
-                    self.deliver(ControlMsg::LogState(state), on_msg);
-                } else {
-                    self.add_malformed();
-                }
-            }
-            MSG_INJECTION => {
-                let data_len = u32_at(16);
-                let msg = ControlMsg::Injection {
-                    log_level_pos: i32_at(8),
-                    service_id: u32_at(12),
-                    data_len,
+        match decode_body(ty, &b) {
+            Body::Msg(msg @ ControlMsg::Injection { data_len, .. }) if data_len > 0 => {
+                self.state = State::SkipInjection {
+                    remaining: u64::from(data_len),
+                    msg,
                 };
-                if data_len == 0 {
-                    self.deliver(msg, on_msg);
-                } else {
-                    self.state = State::SkipInjection {
-                        remaining: u64::from(data_len),
-                        msg,
-                    };
-                }
             }
+            Body::Msg(msg) => self.deliver(msg, on_msg),
+            Body::Malformed => self.add_malformed(),
             // Unreachable: `need` grows past the header only for the three
             // known types. Counting it keeps the function total.
-            _ => self.counters.unknown_types = self.counters.unknown_types.saturating_add(1),
+            Body::Unknown => {
+                self.counters.unknown_types = self.counters.unknown_types.saturating_add(1);
+            }
         }
     }
 
     /// Starts collecting the next record from scratch.
     fn restart(&mut self) {
         self.filled = 0;
-        self.need = HEADER_LEN;
+        self.need = USER_HEADER_LEN;
     }
 
     /// Counts `msg` and hands it to the caller.
@@ -513,12 +487,12 @@ mod tests {
                 trace_status,
                 log_level_pos,
             } => {
-                v.extend(MSG_LOG_LEVEL.to_ne_bytes());
+                v.extend(USER_MSG_LOG_LEVEL.to_ne_bytes());
                 v.extend([level, trace_status]);
                 v.extend(log_level_pos.to_ne_bytes());
             }
             ControlMsg::LogState(s) => {
-                v.extend(MSG_LOG_STATE.to_ne_bytes());
+                v.extend(USER_MSG_LOG_STATE.to_ne_bytes());
                 v.extend(s.to_ne_bytes());
             }
             ControlMsg::Injection {
@@ -526,7 +500,7 @@ mod tests {
                 service_id,
                 data_len,
             } => {
-                v.extend(MSG_INJECTION.to_ne_bytes());
+                v.extend(USER_MSG_INJECTION.to_ne_bytes());
                 v.extend(log_level_pos.to_ne_bytes());
                 v.extend(service_id.to_ne_bytes());
                 v.extend(data_len.to_ne_bytes());
@@ -697,18 +671,6 @@ mod tests {
     }
 
     #[test]
-    fn reset_drops_a_partial_record() {
-        let rec = encode(&level(4, 0, 0), &[]);
-        let mut parser = ControlParser::default();
-        let mut out = Vec::new();
-        parser.feed(&rec[..10], |m| out.push(m));
-        parser.reset();
-        parser.feed(&rec, |m| out.push(m));
-        assert_eq!(out, [level(4, 0, 0)]);
-        assert_eq!(parser.counters(), counters(1, 10, 0, 0));
-    }
-
-    #[test]
     fn empty_feed_does_nothing() {
         let mut parser = ControlParser::new();
         parser.feed(&[], |_| panic!("no message expected"));
@@ -719,8 +681,8 @@ mod tests {
 
     fn table() -> crate::contexts::ContextTable {
         use crate::contexts::Context;
-        use crate::ids::CtxId;
-        let ctx = |id: &str, reg: Option<i8>| {
+        use crate::ids::{CtxId, RegisterLevel};
+        let ctx = |id: &str, reg: RegisterLevel| {
             Context::new(
                 id.into(),
                 CtxId::new(id).unwrap(),
@@ -730,9 +692,9 @@ mod tests {
             )
         };
         crate::contexts::ContextTable::new(
-            ctx("DFLT", None),
-            ctx("TLOG", None),
-            vec![ctx("A", Some(5))],
+            ctx("DFLT", RegisterLevel::NotSet),
+            ctx("TLOG", RegisterLevel::NotSet),
+            vec![ctx("A", RegisterLevel::Level(LogLevel::Debug))],
         )
     }
 

@@ -19,7 +19,7 @@
 //! here each malformed item is skipped and counted, and the others apply.
 //! Nothing here panics or fails, whatever the input.
 
-use crate::ids::{AppId, CtxId, LogLevel, ID_LEN};
+use crate::ids::{AppId, CtxId, LogLevel, RegisterLevel, ID_LEN};
 
 /// The environment variable libdlt reads.
 pub(crate) const ENV_VAR: &str = "DLT_INITIAL_LOG_LEVEL";
@@ -88,7 +88,7 @@ impl InitialLevels {
                 (false, false) if item.app == *app && item.ctx == *ctx => 4,
                 _ => continue,
             };
-            if best.map_or(true, |(p, _)| prio > p) {
+            if best.is_none_or(|(p, _)| prio > p) {
                 best = Some((prio, item.level));
             }
         }
@@ -98,25 +98,26 @@ impl InitialLevels {
 
 impl InitialLevels {
     /// The starting level and the level to register for context `ctx`
-    /// of `app`, given what the builder chose (`level`, and `register`:
-    /// `None` for "not set"). A matching item overrides the builder, as
-    /// the variable overrides the code's levels in libdlt: `default` (-1)
-    /// registers as "default" so the daemon answers with its level, and
-    /// the context starts at `level` until then; 0..=6 is both the
+    /// of `app`, given what the builder chose (`level` and `register`).
+    /// A matching item overrides the builder, as the variable overrides
+    /// the code's levels in libdlt: `default` (-1) registers as
+    /// [`RegisterLevel::Default`] so the daemon answers with its level,
+    /// and the context starts at `level` until then; 0..=6 is both the
     /// starting and the registered level.
     pub(crate) fn apply(
         &self,
         app: AppId,
         ctx: CtxId,
         level: LogLevel,
-        register: Option<i8>,
-    ) -> (LogLevel, Option<i8>) {
+        register: RegisterLevel,
+    ) -> (LogLevel, RegisterLevel) {
         match self.level_for(app, ctx) {
             None => (level, register),
-            Some(l) => {
-                let explicit = u8::try_from(l).ok().and_then(LogLevel::from_u8);
-                (explicit.unwrap_or(level), Some(l))
-            }
+            Some(l) => match u8::try_from(l).ok().and_then(LogLevel::from_u8) {
+                Some(explicit) => (explicit, RegisterLevel::Level(explicit)),
+                // parse_level gives -1..=6, so this is DEFAULT_LEVEL.
+                None => (level, RegisterLevel::Default),
+            },
         }
     }
 }
@@ -259,20 +260,27 @@ mod tests {
     fn apply_overrides_the_builder_only_where_an_item_matches() {
         let l = InitialLevels::parse("NAV:ROUT:5;NAV:MAP:default");
         let info = LogLevel::Info;
+        let not_set = RegisterLevel::NotSet;
+        let error = RegisterLevel::Level(LogLevel::Error);
         assert_eq!(
-            l.apply(app("NAV"), ctx("ROUT"), info, None),
-            (LogLevel::Debug, Some(5))
+            l.apply(app("NAV"), ctx("ROUT"), info, not_set),
+            (LogLevel::Debug, RegisterLevel::Level(LogLevel::Debug))
         );
         assert_eq!(
-            l.apply(app("NAV"), ctx("MAP"), LogLevel::Warn, Some(3)),
-            (LogLevel::Warn, Some(DEFAULT_LEVEL)),
+            l.apply(
+                app("NAV"),
+                ctx("MAP"),
+                LogLevel::Warn,
+                RegisterLevel::Level(LogLevel::Warn)
+            ),
+            (LogLevel::Warn, RegisterLevel::Default),
             "default: the daemon decides; start where the builder says"
         );
+        assert_eq!(l.apply(app("NAV"), ctx("HMI"), info, error), (info, error));
         assert_eq!(
-            l.apply(app("NAV"), ctx("HMI"), info, Some(2)),
-            (info, Some(2))
+            l.apply(app("HMI"), ctx("ROUT"), info, not_set),
+            (info, not_set)
         );
-        assert_eq!(l.apply(app("HMI"), ctx("ROUT"), info, None), (info, None));
     }
 
     proptest! {
@@ -280,7 +288,7 @@ mod tests {
         fn prop_any_input_parses_without_panic(spec in ".{0,64}") {
             let l = InitialLevels::parse(&spec);
             let level = l.level_for(app("NAV"), ctx("ROUT"));
-            prop_assert!(level.map_or(true, |v| (-1..=6).contains(&v)));
+            prop_assert!(level.is_none_or(|v| (-1..=6).contains(&v)));
             prop_assert!(l.items.len() + l.ignored() <= spec.split(';').count());
         }
 

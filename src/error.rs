@@ -63,8 +63,6 @@ pub enum InitErrorKind {
     InvalidConfig,
     /// `init` already ran in this process; nothing was replaced.
     AlreadyInitialized,
-    /// Installing the global `tracing` subscriber failed.
-    SetGlobalDefault,
     /// An operating-system call failed while setting up (creating the
     /// application FIFO, spawning the flusher thread).
     Io,
@@ -72,9 +70,22 @@ pub enum InitErrorKind {
 
 /// A builder or init call that could not complete.
 ///
-/// `Display` says what was being done and why it failed; [`kind`] tells
-/// the failure apart programmatically, and [`source`] gives the
-/// underlying [`io::Error`] or [`IdError`] where there is one.
+/// `Display` says what was being done; [`source`] gives why, the
+/// underlying [`io::Error`] or [`IdError`], where there is one (so a
+/// report that walks the `source()` chain shows each cause once); and
+/// [`kind`] tells the failure apart programmatically.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+///
+/// let e = taktora_log::DltLayer::builder("TOOLONG").build().unwrap_err();
+/// assert_eq!(e.kind(), taktora_log::InitErrorKind::InvalidId);
+/// assert_eq!(e.to_string(), "application ID \"TOOLONG\"");
+/// let why = e.source().map(|s| s.to_string());
+/// assert_eq!(why.as_deref(), Some("invalid DLT application ID: it is longer than 4 bytes"));
+/// ```
 ///
 /// [`kind`]: InitError::kind
 /// [`source`]: std::error::Error::source
@@ -86,7 +97,6 @@ pub struct InitError {
 }
 
 impl InitError {
-    #[allow(dead_code)] // used by init, which lands separately
     pub(crate) fn new(kind: InitErrorKind, context: impl Into<String>) -> Self {
         Self {
             kind,
@@ -95,7 +105,6 @@ impl InitError {
         }
     }
 
-    #[allow(dead_code)] // used by init, which lands separately
     pub(crate) fn io(context: impl Into<String>, err: io::Error) -> Self {
         Self {
             kind: InitErrorKind::Io,
@@ -119,12 +128,11 @@ impl InitError {
 }
 
 impl fmt::Display for InitError {
+    /// What was being done. The cause, if any, is not repeated here: it
+    /// is [`source`](Error::source), so that printing the chain (as
+    /// `anyhow`, `eyre` or a `source()` loop do) shows it once.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.context)?;
-        if let Some(src) = &self.source {
-            write!(f, ": {src}")?;
-        }
-        Ok(())
+        f.write_str(&self.context)
     }
 }
 
@@ -153,9 +161,40 @@ mod tests {
         );
         let ie = InitError::id("application ID \"TOOLONG\"", e);
         assert_eq!(ie.kind(), InitErrorKind::InvalidId);
-        assert!(ie
-            .to_string()
-            .starts_with("application ID \"TOOLONG\": invalid"));
-        assert!(ie.source().is_some(), "source is wired");
+        assert_eq!(ie.to_string(), "application ID \"TOOLONG\"", "what");
+        assert_eq!(
+            ie.source().map(|s| s.to_string()),
+            Some(e.to_string()),
+            "why, as the source"
+        );
+    }
+
+    /// `e` and its causes, as a report that walks `source()` prints them.
+    fn chain(e: &dyn Error) -> String {
+        let mut out = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            src = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_printed_error_chain_shows_the_os_message_once() {
+        let os = io::Error::from_raw_os_error(libc::ENOENT);
+        let os_text = os.to_string();
+        let e = InitError::io("creating the application FIFO in /x/dltpipes", os);
+        let report = chain(&e);
+        assert_eq!(
+            report.matches(os_text.as_str()).count(),
+            1,
+            "OS message once in {report:?}"
+        );
+        assert_eq!(
+            report,
+            format!("creating the application FIFO in /x/dltpipes: {os_text}")
+        );
     }
 }

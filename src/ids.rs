@@ -102,6 +102,83 @@ macro_rules! id_type {
     };
 }
 
+/// A DLT identifier argument: a validated ID of type `T` ([`AppId`],
+/// [`CtxId`], [`EcuId`]), or a string that the builder validates when it
+/// builds.
+///
+/// The builder's ID setters take `impl IntoId<T>`, so both `"NAV"` and an
+/// [`AppId`] made once with [`AppId::new`] work, while an ID of the wrong
+/// kind (a context ID where an application ID belongs) does not compile.
+/// Implemented for `T`, `&T`, `String` and any `&S` where `S: AsRef<str>`
+/// (`&str`, `&&str`, `&String`, ...); sealed.
+///
+/// # Examples
+///
+/// ```no_run
+/// use taktora_log::{AppId, CtxId, DltLayer};
+///
+/// const NAV: AppId = match AppId::new("NAV") {
+///     Ok(id) => id,
+///     Err(_) => panic!("a valid application ID"),
+/// };
+/// let route = CtxId::new("ROUT")?;
+/// let (_layer, _guard) = DltLayer::builder(NAV)
+///     .with_context("nav::route", route, "Route planning")
+///     .with_context("nav::map", "MAP", "Maps")
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait IntoId<T>: sealed::Sealed<T> {}
+
+mod sealed {
+    /// The conversion behind [`IntoId`](super::IntoId), kept out of the
+    /// public API so that new argument types can be added later.
+    pub trait Sealed<T> {
+        /// The identifier's text, for the builder to validate (an already
+        /// validated ID passes again unchanged) and to quote in its error.
+        fn into_id_text(self) -> String;
+    }
+}
+
+macro_rules! into_id {
+    ($($name:ident),*) => {$(
+        impl sealed::Sealed<$name> for $name {
+            fn into_id_text(self) -> String {
+                self.to_string()
+            }
+        }
+        impl IntoId<$name> for $name {}
+
+        impl sealed::Sealed<$name> for &$name {
+            fn into_id_text(self) -> String {
+                self.to_string()
+            }
+        }
+        impl IntoId<$name> for &$name {}
+
+        impl<S: AsRef<str> + ?Sized> sealed::Sealed<$name> for &S {
+            fn into_id_text(self) -> String {
+                self.as_ref().into()
+            }
+        }
+        impl<S: AsRef<str> + ?Sized> IntoId<$name> for &S {}
+
+        impl sealed::Sealed<$name> for String {
+            fn into_id_text(self) -> String {
+                self
+            }
+        }
+        impl IntoId<$name> for String {}
+    )*};
+}
+
+into_id!(AppId, CtxId, EcuId);
+
+/// The text of an identifier argument (see [`IntoId`]).
+pub(crate) fn id_text<T>(id: impl IntoId<T>) -> String {
+    sealed::Sealed::into_id_text(id)
+}
+
 id_type!(
     /// A DLT application ID (APID): who is logging.
     ///
@@ -224,6 +301,33 @@ impl fmt::Display for LogLevel {
     }
 }
 
+/// The level a context registers with: REGISTER_CONTEXT's `log_level`,
+/// an `i8` on the wire (PROTOCOL.md §4.3, `DltUserControlMsgRegisterContext`
+/// in `dlt_user_shared.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RegisterLevel {
+    /// "Not set", wire -2 (`DLT_LOG_DEFAULT - 1`, what libdlt sends when
+    /// the code gave no level): the daemon answers with its default
+    /// level.
+    NotSet,
+    /// "Default", wire -1 (`DLT_LOG_DEFAULT`, what `DLT_INITIAL_LOG_LEVEL`
+    /// calls `-1` or `default`): the daemon's default level applies too.
+    Default,
+    /// An explicit level, wire 0..=6.
+    Level(LogLevel),
+}
+
+impl RegisterLevel {
+    /// The wire value: -2, -1, or the level's `0..=6`.
+    pub(crate) const fn wire(self) -> i8 {
+        match self {
+            Self::NotSet => -2,
+            Self::Default => -1,
+            Self::Level(l) => l as i8,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +366,16 @@ mod tests {
             Err(_) => panic!("bad app id"),
         };
         assert_eq!(APP.to_string(), "NAV");
+    }
+
+    #[test]
+    fn register_levels_have_libdlt_wire_values() {
+        assert_eq!(RegisterLevel::NotSet.wire(), -2, "DLT_LOG_DEFAULT - 1");
+        assert_eq!(RegisterLevel::Default.wire(), -1, "DLT_LOG_DEFAULT");
+        for v in 0..=6u8 {
+            let l = LogLevel::from_u8(v).expect("0..=6");
+            assert_eq!(RegisterLevel::Level(l).wire(), v as i8, "{l}");
+        }
     }
 
     #[test]

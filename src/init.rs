@@ -28,6 +28,7 @@ use tracing_subscriber::Layer;
 use crate::builder::DltLayerBuilder;
 use crate::error::{InitError, InitErrorKind};
 use crate::guard::{FlushGuard, FlushOutcome};
+use crate::ids::{AppId, IntoId};
 use crate::stats::Stats;
 use crate::{console, DltLayer};
 
@@ -114,10 +115,15 @@ impl Init {
     ///   been installed, and `try_init` may be called again. (The FIFO is
     ///   created even when a pre-existing subscriber or logger then wins,
     ///   and removed again.)
-    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned:
-    ///   the bridge and the DLT layer are already installed by then, so
-    ///   init counts as done; records are counted as dropped
-    ///   ([`Stats::dropped_no_flusher`]) instead of delivered.
+    /// - [`InitErrorKind::Io`] when the flusher thread cannot be spawned.
+    ///   The bridge and the DLT layer are installed by then and stay
+    ///   installed, and init counts as done (a retry is
+    ///   [`InitErrorKind::AlreadyInitialized`]). Nothing reaches the
+    ///   daemon: the application FIFO is removed, the first records (up
+    ///   to the channel capacity) stay in the channel with no thread to
+    ///   take them, and every later one is dropped and counted in
+    ///   [`Stats::dropped_no_flusher`], which only the layer's own
+    ///   counters hold, since no guard is returned.
     pub fn try_init(self) -> Result<InitGuard, InitError> {
         if INIT_RAN.swap(true, Ordering::AcqRel) {
             return Err(InitError::new(
@@ -180,8 +186,24 @@ impl Init {
     pub fn init(self) -> InitGuard {
         match self.try_init() {
             Ok(g) => g,
-            Err(e) => panic!("taktora_log::Init::init failed: {e}"),
+            Err(e) => panic!("taktora_log::Init::init failed: {}", Chain(&e)),
         }
+    }
+}
+
+/// An error and its `source()` chain, each separated by `": "`, for a
+/// panic message that says why and not only what.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(s) = src {
+            write!(f, ": {s}")?;
+            src = s.source();
+        }
+        Ok(())
     }
 }
 
@@ -221,7 +243,7 @@ where
 /// # Errors
 ///
 /// As [`Init::try_init`].
-pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
+pub fn try_init(app_id: impl IntoId<AppId>) -> Result<InitGuard, InitError> {
     Init::new().with_dlt(DltLayer::builder(app_id)).try_init()
 }
 
@@ -232,7 +254,7 @@ pub fn try_init(app_id: &str) -> Result<InitGuard, InitError> {
 /// When [`try_init`] returns an error: `init` already ran, `app_id` is
 /// not 1–4 printable ASCII characters, or the application FIFO could not
 /// be created (and no subscriber or logger was installed before).
-pub fn init(app_id: &str) -> InitGuard {
+pub fn init(app_id: impl IntoId<AppId>) -> InitGuard {
     Init::new().with_dlt(DltLayer::builder(app_id)).init()
 }
 

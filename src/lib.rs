@@ -99,12 +99,10 @@ pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
 pub use flusher::HOUSEKEEPING_INTERVAL;
 pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT};
-pub use ids::{AppId, CtxId, EcuId, LogLevel, ID_LEN};
+pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
-pub use ring::{
-    OfflineRing, PushOutcome, RecordTooLarge, DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY,
-};
+pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use stats::Stats;
 
 #[doc(hidden)]

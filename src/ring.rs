@@ -4,10 +4,10 @@
 //!
 //! Its one job is to hold byte records in arrival order, in storage that is
 //! allocated once by [`OfflineRing::with_limits`] (or
-//! [`with_capacity`](OfflineRing::with_capacity)), dropping (and counting)
+//! `with_capacity`), dropping (and counting)
 //! the oldest records when a new one arrives and does not fit. It must not
 //! do I/O, read a clock, lock, block, or allocate after construction (the
-//! one exception, [`OfflineRing::drain_all`], allocates its return value and
+//! one exception, `OfflineRing::drain_all`, allocates its return value and
 //! is meant for tests and shutdown reports). The flusher supplies the writes
 //! and the times; the ring only decides what is kept and in which order.
 //!
@@ -32,6 +32,7 @@ const _: () = assert!(MAX_RECORD_LEN <= u16::MAX as usize);
 
 /// Bytes of bookkeeping per record the ring can index: its start (`u64`)
 /// and its length (`u16`).
+#[cfg(test)]
 const INDEX_BYTES_PER_RECORD: usize = std::mem::size_of::<u64>() + std::mem::size_of::<u16>();
 
 /// The most records the ring holds when none is configured.
@@ -54,7 +55,7 @@ pub const DEFAULT_RING_BYTES: usize = 384 * 1024;
 
 /// What [`OfflineRing::push`] did with a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PushOutcome {
+pub(crate) enum PushOutcome {
     /// The record was stored; nothing was lost.
     Stored,
     /// The ring was full (in records or in bytes): this many of the oldest
@@ -67,18 +68,20 @@ pub enum PushOutcome {
 /// A record longer than [`FRAME_CAP`](crate::FRAME_CAP) was offered to
 /// [`OfflineRing::push`]; nothing was stored and nothing was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordTooLarge {
+pub(crate) struct RecordTooLarge {
     len: usize,
 }
 
 impl RecordTooLarge {
     /// The length of the rejected record, in bytes.
-    pub fn record_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn record_len(&self) -> usize {
         self.len
     }
 
     /// The largest length the ring accepts ([`FRAME_CAP`](crate::FRAME_CAP)).
-    pub fn max_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn max_len(&self) -> usize {
         MAX_RECORD_LEN
     }
 }
@@ -96,10 +99,11 @@ impl fmt::Display for RecordTooLarge {
 impl Error for RecordTooLarge {}
 
 /// How many records from the front of the ring fit in one write, and how
-/// many bytes they take together. Returned by [`OfflineRing::batch_len`] and
-/// [`OfflineRing::copy_batch_into`].
+/// many bytes they take together. Returned by `OfflineRing::batch_len` and
+/// `OfflineRing::copy_batch_into`.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// Number of whole records, counted from the oldest.
     pub records: usize,
     /// Their total length in bytes.
@@ -111,17 +115,17 @@ pub struct Batch {
 /// The background flusher pushes complete encoded frames here while the
 /// daemon is unreachable and drains them, oldest first, once it is back.
 /// A record leaves the ring only after it was written: reading is
-/// peek ([`front`](Self::front), [`iter`](Self::iter),
-/// [`batch_len`](Self::batch_len)) and then remove
-/// ([`pop_front`](Self::pop_front), [`pop_front_n`](Self::pop_front_n)), or
-/// both at once with [`drain_with`](Self::drain_with), which keeps a failed
+/// peek (`front`, [`iter`](Self::iter),
+/// `batch_len`) and then remove
+/// (`pop_front`, [`pop_front_n`](Self::pop_front_n)), or
+/// both at once with `drain_with`, which keeps a failed
 /// record and everything after it in place (TEST_0814).
 ///
 /// # Memory
 ///
 /// Two limits, both fixed at construction: at most
 /// [`capacity`](Self::capacity) records, in a byte arena of
-/// [`arena_bytes`](Self::arena_bytes) bytes where each record takes its own
+/// `arena_bytes` bytes where each record takes its own
 /// length (a record never straddles the arena's end; the few bytes left
 /// there when one would are skipped). All storage is allocated by the
 /// constructor and never grows:
@@ -130,7 +134,7 @@ pub struct Batch {
 /// arena_bytes + capacity × 10 bytes + size_of::<OfflineRing>()
 /// ```
 ///
-/// reported by [`memory_bytes`](Self::memory_bytes). The arena is
+/// reported by `memory_bytes`. The arena is
 /// allocated zeroed, so on Linux its pages typically become resident only
 /// when first written.
 ///
@@ -140,7 +144,7 @@ pub struct Batch {
 /// records until it does, says how many in its [`PushOutcome`] (the
 /// caller counts them in the loss ledger) and stores the new one
 /// (REQ_0815): no panic, no spin, no block.
-pub struct OfflineRing {
+pub(crate) struct OfflineRing {
     /// The records' bytes, back to back, wrapping around.
     data: Box<[u8]>,
     /// Per index slot: where the record starts, as a virtual offset that
@@ -161,43 +165,23 @@ pub struct OfflineRing {
 impl OfflineRing {
     /// The largest record the ring stores, in bytes (same as
     /// [`FRAME_CAP`](crate::FRAME_CAP)).
-    pub const MAX_RECORD: usize = MAX_RECORD_LEN;
+    #[cfg(test)]
+    pub(crate) const MAX_RECORD: usize = MAX_RECORD_LEN;
 
     /// Creates a ring that holds `records` records of any length up to
-    /// [`MAX_RECORD`](Self::MAX_RECORD), allocating all of its storage now;
+    /// `MAX_RECORD`, allocating all of its storage now;
     /// it never allocates again. The byte limit is set so that it is never
     /// the one reached first.
     ///
     /// A capacity of 0 is clamped to 1: a ring that can hold nothing would
     /// drop every record, which is never what a configuration meant.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taktora_log::{OfflineRing, PushOutcome};
-    ///
-    /// let mut ring = OfflineRing::with_capacity(2);
-    /// assert_eq!(ring.push(b"a"), Ok(PushOutcome::Stored));
-    /// assert_eq!(ring.push(b"b"), Ok(PushOutcome::Stored));
-    /// // Full: the oldest record ("a") makes room and is counted.
-    /// assert_eq!(ring.push(b"c"), Ok(PushOutcome::StoredDroppedOldest(1)));
-    ///
-    /// // Drain oldest first; a record is removed only once `f` accepted it.
-    /// let mut sent = Vec::new();
-    /// let n = ring.drain_with(|rec| {
-    ///     sent.push(rec.to_vec());
-    ///     Ok::<(), ()>(())
-    /// });
-    /// assert_eq!(n, Ok(2));
-    /// assert_eq!(sent, [b"b".to_vec(), b"c".to_vec()]);
-    /// assert!(ring.is_empty());
-    /// ```
-    ///
     /// # Panics
     ///
     /// Like [`Vec::with_capacity`], panics if the storage size exceeds
     /// `isize::MAX` bytes; aborts if the allocator cannot provide it.
-    pub fn with_capacity(records: usize) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_capacity(records: usize) -> Self {
         let records = records.max(1);
         Self::with_limits(records, Self::bytes_for(records))
     }
@@ -207,30 +191,14 @@ impl OfflineRing {
     /// its storage now; it never allocates again.
     ///
     /// `records` is clamped to at least 1. `bytes` is clamped to at least
-    /// [`MAX_RECORD`](Self::MAX_RECORD), so that any record fits, and to at
+    /// `MAX_RECORD`, so that any record fits, and to at
     /// most what `records` maximum-size records can need, so that no
     /// memory is reserved that could never be used.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// use taktora_log::{OfflineRing, PushOutcome};
-    ///
-    /// // 4 KiB of short records, up to 1000 of them.
-    /// let mut ring = OfflineRing::with_limits(1000, 4096);
-    /// for i in 0..100u8 {
-    ///     assert_eq!(ring.push(&[i; 40]), Ok(PushOutcome::Stored));
-    /// }
-    /// assert_eq!(ring.len(), 100);
-    /// // A maximum-size record displaces as many old ones as it needs.
-    /// let big = [7u8; OfflineRing::MAX_RECORD];
-    /// assert!(matches!(ring.push(&big), Ok(PushOutcome::StoredDroppedOldest(n)) if n > 30));
-    /// ```
-    ///
     /// # Panics
     ///
-    /// As [`with_capacity`](Self::with_capacity).
-    pub fn with_limits(records: usize, bytes: usize) -> Self {
+    /// As `with_capacity`.
+    pub(crate) fn with_limits(records: usize, bytes: usize) -> Self {
         let records = records.max(1);
         let bytes = bytes.clamp(MAX_RECORD_LEN, Self::bytes_for(records));
         Self {
@@ -261,7 +229,7 @@ impl OfflineRing {
     /// Returns [`RecordTooLarge`] if `record` is longer than
     /// [`FRAME_CAP`](crate::FRAME_CAP); the ring is then left exactly as it was (nothing
     /// stored, nothing dropped).
-    pub fn push(&mut self, record: &[u8]) -> Result<PushOutcome, RecordTooLarge> {
+    pub(crate) fn push(&mut self, record: &[u8]) -> Result<PushOutcome, RecordTooLarge> {
         let too_large = RecordTooLarge { len: record.len() };
         let len16 = u16::try_from(record.len()).map_err(|_| too_large)?;
         if record.len() > MAX_RECORD_LEN {
@@ -290,7 +258,7 @@ impl OfflineRing {
 
     /// `true` when a record of `len` bytes can be pushed now without
     /// dropping anything.
-    pub fn fits(&self, len: usize) -> bool {
+    pub(crate) fn fits(&self, len: usize) -> bool {
         if self.len == self.capacity() || len > self.data.len() {
             return false;
         }
@@ -315,12 +283,13 @@ impl OfflineRing {
     }
 
     /// The oldest record, without removing it; `None` when empty.
-    pub fn front(&self) -> Option<&[u8]> {
+    #[cfg(test)]
+    pub(crate) fn front(&self) -> Option<&[u8]> {
         (self.len > 0).then(|| self.slot(self.head))
     }
 
     /// The records, oldest first, without removing them.
-    pub fn iter(&self) -> Iter<'_> {
+    pub(crate) fn iter(&self) -> Iter<'_> {
         Iter {
             ring: self,
             front: 0,
@@ -330,15 +299,16 @@ impl OfflineRing {
 
     /// Removes the oldest record (call it after that record was written).
     /// Returns `false` if the ring was empty.
-    pub fn pop_front(&mut self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn pop_front(&mut self) -> bool {
         self.pop_front_n(1) == 1
     }
 
     /// Removes up to `n` of the oldest records and returns how many were
-    /// removed (`min(n, len)`). Pairs with [`batch_len`](Self::batch_len)
-    /// and [`copy_batch_into`](Self::copy_batch_into) after a successful
+    /// removed (`min(n, len)`). Pairs with `batch_len`
+    /// and `copy_batch_into` after a successful
     /// batched write.
-    pub fn pop_front_n(&mut self, n: usize) -> usize {
+    pub(crate) fn pop_front_n(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
         self.head = self.slot_after(self.head, n);
         self.len -= n;
@@ -360,7 +330,11 @@ impl OfflineRing {
     /// original order, for the next attempt (TEST_0814). Records accepted
     /// before the failure have been removed; compare [`len`](Self::len)
     /// before and after to count them.
-    pub fn drain_with<E>(&mut self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<usize, E> {
+    #[cfg(test)]
+    pub(crate) fn drain_with<E>(
+        &mut self,
+        mut f: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
         let mut written = 0;
         while let Some(record) = self.front() {
             f(record)?;
@@ -378,7 +352,8 @@ impl OfflineRing {
     /// the ring is empty or the oldest record alone exceeds `max_bytes`.
     /// Write `iter().take(batch.records)`, then call
     /// [`pop_front_n(batch.records)`](Self::pop_front_n) on success.
-    pub fn batch_len(&self, max_bytes: usize) -> Batch {
+    #[cfg(test)]
+    pub(crate) fn batch_len(&self, max_bytes: usize) -> Batch {
         let mut batch = Batch::default();
         for record in self.iter() {
             match batch.bytes.checked_add(record.len()) {
@@ -392,11 +367,12 @@ impl OfflineRing {
         batch
     }
 
-    /// Copies the batch [`batch_len(buf.len())`](Self::batch_len) describes
+    /// Copies the batch `batch_len(buf.len())` describes
     /// into the start of `buf`, back to back, and returns it. Nothing is
     /// removed: write `&buf[..batch.bytes]`, then call
     /// [`pop_front_n(batch.records)`](Self::pop_front_n) on success.
-    pub fn copy_batch_into(&self, buf: &mut [u8]) -> Batch {
+    #[cfg(test)]
+    pub(crate) fn copy_batch_into(&self, buf: &mut [u8]) -> Batch {
         let batch = self.batch_len(buf.len());
         let mut at = 0;
         for record in self.iter().take(batch.records) {
@@ -407,33 +383,36 @@ impl OfflineRing {
     }
 
     /// Number of records stored.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// `true` when no record is stored.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Maximum number of records (at least 1; fixed at construction).
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.lens.len()
     }
 
     /// Size of the byte arena the records share (fixed at construction).
-    pub fn arena_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn arena_bytes(&self) -> usize {
         self.data.len()
     }
 
     /// Bytes the stored records take (without the skipped arena ends).
-    pub fn stored_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn stored_bytes(&self) -> usize {
         self.lens_iter().map(usize::from).sum()
     }
 
     /// Everything this ring allocated, plus the struct itself, in bytes:
     /// `arena_bytes() + capacity() × 10 + size_of::<OfflineRing>()`.
-    pub fn memory_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn memory_bytes(&self) -> usize {
         self.data.len() + self.capacity() * INDEX_BYTES_PER_RECORD + std::mem::size_of::<Self>()
     }
 
@@ -441,13 +420,14 @@ impl OfflineRing {
     /// that the next [`push`](Self::push) drops the oldest. (A long record
     /// can also displace old ones before that; [`fits`](Self::fits)
     /// answers for a given length.)
-    pub fn is_full(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_full(&self) -> bool {
         self.len == self.capacity()
     }
 
     /// Removes every record without counting them as dropped; keeps the
     /// storage.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
         self.tail = 0;
@@ -458,8 +438,9 @@ impl OfflineRing {
     /// This allocates (one `Vec` per record plus the outer one), unlike
     /// everything else here: it is meant for tests and shutdown reports,
     /// not for the flusher's drain, which uses
-    /// [`drain_with`](Self::drain_with) or the batch methods.
-    pub fn drain_all(&mut self) -> Vec<Vec<u8>> {
+    /// `drain_with` or the batch methods.
+    #[cfg(test)]
+    pub(crate) fn drain_all(&mut self) -> Vec<Vec<u8>> {
         let records = self.iter().map(<[u8]>::to_vec).collect();
         self.clear();
         records
@@ -479,6 +460,7 @@ impl OfflineRing {
     }
 
     /// The stored records' lengths, oldest first.
+    #[cfg(test)]
     fn lens_iter(&self) -> impl Iterator<Item = u16> + '_ {
         (0..self.len).map(|i| self.lens[self.slot_after(self.head, i)])
     }
@@ -514,7 +496,7 @@ impl<'a> IntoIterator for &'a OfflineRing {
 /// Iterator over an [`OfflineRing`]'s records, oldest first; see
 /// [`OfflineRing::iter`].
 #[derive(Clone, Debug)]
-pub struct Iter<'a> {
+pub(crate) struct Iter<'a> {
     ring: &'a OfflineRing,
     /// Next logical index from the front (0 = oldest).
     front: usize,

@@ -226,7 +226,8 @@ mod tests {
 
     #[test]
     fn memory_per_slot_is_as_documented() {
-        // docs/architecture.md: `capacity × 1436` bytes, a 1432-byte slot
+        // docs/architecture.md, DEFAULT_CHANNEL_CAPACITY and FRAME_CAP's
+        // docs: `capacity × 1436` bytes, a 1432-byte slot
         // and a 4-byte free-list link. Measured on a real pool's storage,
         // so a change to the slot type or to the link type shows here.
         const N: usize = 8;

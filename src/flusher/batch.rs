@@ -11,7 +11,6 @@ use arrayvec::ArrayVec;
 
 use super::report::{LossReport, RecentWrites};
 use super::{Config, Link};
-use crate::contexts::LEVEL_NOT_SET;
 use crate::frame::{self, Frame, FRAME_CAP};
 use crate::ring::OfflineRing;
 use crate::stats::Counters;
@@ -147,7 +146,6 @@ pub(super) fn registration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
             ctx.id,
             pos as i32,
             ctx.register_level,
-            LEVEL_NOT_SET,
             pid,
             &ctx.description,
         );

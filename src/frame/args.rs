@@ -97,7 +97,6 @@ const MAX_NOAR: u8 = u8::MAX;
 
 /// What [`LogWriter::finish`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // the layer, which lands separately, reads these
 pub(crate) struct Encoded {
     /// Whether anything was cut or dropped (the marker is then present).
     pub truncated: bool,
@@ -138,7 +137,6 @@ pub(crate) struct LogWriter<'a> {
 
 // === impl LogWriter ===
 
-#[allow(dead_code)] // the layer, which lands separately, uses these
 impl<'a> LogWriter<'a> {
     /// Clears `frame` and writes the user header and the DLT headers of a
     /// verbose LOG from `hdr`. The finished frame will be at most `limit`

@@ -12,6 +12,11 @@
 use super::args::LogWriter;
 use super::header::{LogHeader, LOG_PREFIX_LEN};
 use super::user::{overflow, register_app, register_context, unregister_app, unregister_context};
+use crate::ids::RegisterLevel;
+
+/// The level every golden REGISTER_CONTEXT was captured with: libdlt's
+/// "not set" (-2 on the wire).
+const NOT_SET: RegisterLevel = RegisterLevel::NotSet;
 use super::{Frame, FRAME_CAP};
 use crate::ids::{AppId, CtxId, EcuId, LogLevel};
 
@@ -85,7 +90,7 @@ fn user_messages_match_libdlt_byte_for_byte() {
             vector!("u2d_example_register_context_TEST.bin"),
             frame_of(|f| {
                 let desc = "Test Context for Logging";
-                register_context(f, app("LOG"), ctx("TEST"), 0, -2, -2, EXAMPLE_PID, desc)
+                register_context(f, app("LOG"), ctx("TEST"), 0, NOT_SET, EXAMPLE_PID, desc)
             }),
         ),
         (
@@ -112,8 +117,7 @@ fn user_messages_match_libdlt_byte_for_byte() {
                     app("VGEN"),
                     ctx("VCTX"),
                     0,
-                    -2,
-                    -2,
+                    NOT_SET,
                     VGEN_PID,
                     "Vector context",
                 )
@@ -144,7 +148,7 @@ fn user_messages_match_libdlt_byte_for_byte() {
 fn example_session_registrations_match_byte_for_byte() {
     let session = vector!("u2d_example_full_session.bin");
     let reg = |c: &str, pos: i32, desc: &str| {
-        frame_of(|f| register_context(f, app("LOG"), ctx(c), pos, -2, -2, EXAMPLE_PID, desc))
+        frame_of(|f| register_context(f, app("LOG"), ctx(c), pos, NOT_SET, EXAMPLE_PID, desc))
     };
     let end = session.len();
     let cases: [(&str, std::ops::Range<usize>, Vec<u8>); 6] = [

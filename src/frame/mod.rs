@@ -30,7 +30,6 @@ use std::fmt;
 
 use arrayvec::ArrayVec;
 
-#[allow(unused_imports)] // the layer, which lands separately, uses these
 pub(crate) use self::{
     args::{Encoded, LogWriter},
     header::LogHeader,
@@ -54,8 +53,13 @@ pub use args::{MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 /// It is below `PIPE_BUF` (4096), so every write is atomic against other
 /// applications writing into the same FIFO.
 ///
-/// Memory: each queued record is one frame, 1424 bytes plus a 4-byte
-/// length (1428 bytes), so a queue of 1024 records holds about 1.4 MiB.
+/// Memory: a frame is 1428 bytes (1424 plus a 4-byte length), on the
+/// producer's stack while one event is encoded. Queued records do not
+/// travel as frames: each waits in a 1432-byte slot of the frame pool
+/// (`channel/pool.rs`, plus a 4-byte free-list link), the channel carries
+/// its index, and the offline ring stores only its bytes;
+/// [`DEFAULT_CHANNEL_CAPACITY`](crate::DEFAULT_CHANNEL_CAPACITY) gives
+/// the totals.
 ///
 /// # Examples
 ///
@@ -75,7 +79,6 @@ pub(crate) struct Frame(ArrayVec<u8, FRAME_CAP>);
 
 // === impl Frame ===
 
-#[allow(dead_code)] // the layer, the ring and the flusher, which land separately, use these
 impl Frame {
     /// An empty frame.
     pub(crate) const fn new() -> Self {
@@ -102,13 +105,15 @@ impl Frame {
         self.0.clear();
     }
 
-    /// Replaces the contents with `bytes` (used to rebuild a frame from
-    /// the offline ring or from a received buffer).
+    /// Replaces the contents with `bytes`: a frame of given bytes, for
+    /// tests (the pipeline moves bytes through the pool and the ring, not
+    /// frames).
     ///
     /// # Errors
     ///
     /// [`Full`] if `bytes` is longer than [`FRAME_CAP`]; the frame is then
     /// left unchanged.
+    #[cfg(test)]
     pub(crate) fn try_copy_from(&mut self, bytes: &[u8]) -> Result<(), Full> {
         if bytes.len() > FRAME_CAP {
             return Err(Full);

@@ -7,7 +7,7 @@
 //! constants are shared with the daemon → app parser in `control`. This
 //! module only writes bytes into a [`Frame`]; it does no I/O.
 
-use crate::ids::{AppId, CtxId};
+use crate::ids::{AppId, CtxId, RegisterLevel};
 
 use super::text::floor_char_boundary;
 use super::{Frame, Full, FRAME_CAP};
@@ -126,7 +126,6 @@ fn description(description: &str) -> Result<(&[u8], [u8; 4]), Full> {
 /// APID, `pid` (the daemon opens `dltpipes/dlt<pid>` from it), and the
 /// description without NUL after its u32 length, cut to 256 bytes at a
 /// UTF-8 boundary. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn register_app(frame: &mut Frame, app: AppId, pid: i32, desc: &str) {
     let Ok((d, d_len)) = description(desc) else {
         frame.clear();
@@ -144,20 +143,23 @@ pub(crate) fn register_app(frame: &mut Frame, app: AppId, pid: i32, desc: &str) 
     );
 }
 
+/// The trace status REGISTER_CONTEXT always carries: -2, "not set"
+/// (`DLT_TRACE_STATUS_DEFAULT - 1`, as libdlt sends it unless the code set
+/// one), so the daemon answers with its default. Network trace is not
+/// supported, so there is nothing else to send.
+const TRACE_STATUS_NOT_SET: i8 = -2;
+
 /// Writes REGISTER_CONTEXT (type 4, 30 + n bytes; PROTOCOL.md §4.3):
 /// APID, CTID, the app's own `log_level_pos` (echoed back in LOG_LEVEL),
-/// `log_level` and `trace_status` (libdlt sends -2 = "not set", which
-/// makes the daemon answer with its defaults), `pid`, and the description
-/// as in [`register_app`]. Host byte order, packed (pid is unaligned).
-#[allow(dead_code)] // the flusher, which lands separately, uses this
-#[allow(clippy::too_many_arguments)] // one argument per wire field
+/// `log_level` as its `i8` wire value ([`RegisterLevel::wire`]), the trace
+/// status [`TRACE_STATUS_NOT_SET`], `pid`, and the description as in
+/// [`register_app`]. Host byte order, packed (pid is unaligned).
 pub(crate) fn register_context(
     frame: &mut Frame,
     app: AppId,
     ctx: CtxId,
     log_level_pos: i32,
-    log_level: i8,
-    trace_status: i8,
+    log_level: RegisterLevel,
     pid: i32,
     desc: &str,
 ) {
@@ -172,8 +174,8 @@ pub(crate) fn register_context(
             app.as_bytes(),
             ctx.as_bytes(),
             &log_level_pos.to_ne_bytes(),
-            &log_level.to_ne_bytes(),
-            &trace_status.to_ne_bytes(),
+            &log_level.wire().to_ne_bytes(),
+            &TRACE_STATUS_NOT_SET.to_ne_bytes(),
             &pid.to_ne_bytes(),
             &d_len,
             d,
@@ -183,7 +185,6 @@ pub(crate) fn register_context(
 
 /// Writes UNREGISTER_CONTEXT (type 5, 20 bytes; PROTOCOL.md §4.4): APID,
 /// CTID, pid. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn unregister_context(frame: &mut Frame, app: AppId, ctx: CtxId, pid: i32) {
     fill(
         frame,
@@ -198,7 +199,6 @@ pub(crate) fn unregister_context(frame: &mut Frame, app: AppId, ctx: CtxId, pid:
 
 /// Writes UNREGISTER_APPLICATION (type 3, 16 bytes; PROTOCOL.md §4.2):
 /// APID, pid. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn unregister_app(frame: &mut Frame, app: AppId, pid: i32) {
     fill(
         frame,
@@ -213,7 +213,6 @@ pub(crate) fn unregister_app(frame: &mut Frame, app: AppId, pid: i32) {
 /// Writes OVERFLOW (type 8, 16 bytes; PROTOCOL.md §4.6): how many
 /// messages were dropped since the last report, then the APID. Note the
 /// order: the counter comes first. Host byte order.
-#[allow(dead_code)] // the flusher, which lands separately, uses this
 pub(crate) fn overflow(frame: &mut Frame, count: u32, app: AppId) {
     fill(
         frame,
@@ -250,7 +249,7 @@ mod tests {
                 register_app(f, app("A"), 1, "")
             }),
             ("register_context, empty desc", 30, &|f| {
-                register_context(f, app("A"), ctx("C"), 0, -2, -2, 1, "")
+                register_context(f, app("A"), ctx("C"), 0, RegisterLevel::NotSet, 1, "")
             }),
             ("unregister_app", 16, &|f| unregister_app(f, app("A"), 1)),
             ("unregister_context", 20, &|f| {
@@ -297,7 +296,15 @@ mod tests {
             assert_eq!(&b[20..], &desc.as_bytes()[..kept], "{label}: bytes");
             assert!(std::str::from_utf8(&b[20..]).is_ok(), "{label}: UTF-8");
 
-            register_context(&mut f, app("A"), ctx("C"), 0, -2, -2, 1, &desc);
+            register_context(
+                &mut f,
+                app("A"),
+                ctx("C"),
+                0,
+                RegisterLevel::NotSet,
+                1,
+                &desc,
+            );
             let b = f.as_bytes();
             let len = u32::from_ne_bytes(b[26..30].try_into().unwrap());
             assert_eq!(len as usize, kept, "{label}: context length field");
