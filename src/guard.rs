@@ -41,12 +41,14 @@ pub struct FlushOutcome {
 /// `let _guard = ...;`. Note that `let _ = ...;` drops it *at once*, which
 /// stops the flusher immediately.
 ///
-/// Dropping it waits at most [`DEFAULT_SHUTDOWN_TIMEOUT`] (or what
+/// Dropping it gives buffered records [`DEFAULT_SHUTDOWN_TIMEOUT`] (or what
 /// [`with_shutdown_timeout`](crate::DltLayerBuilder::with_shutdown_timeout)
-/// set) for buffered records to reach the daemon, then unregisters the
-/// application and its contexts and removes the application FIFO. If the
-/// flusher does not acknowledge in time, the guard returns anyway and
-/// leaves the thread to finish on its own: dropping never hangs.
+/// set) to reach the daemon, then the flusher unregisters the application
+/// and its contexts and removes the application FIFO. The guard waits for
+/// that at most the shutdown timeout plus 0.5 s of grace for the flusher's
+/// acknowledgement (2.5 s by default); if none comes in time, it returns
+/// anyway and leaves the thread to finish on its own: dropping never
+/// hangs.
 #[must_use = "dropping the guard stops the flusher: keep it alive while logging"]
 pub struct FlushGuard {
     ctl: ControlHandle,

@@ -119,9 +119,8 @@ impl Init {
     ///   The bridge and the DLT layer are installed by then and stay
     ///   installed, and init counts as done (a retry is
     ///   [`InitErrorKind::AlreadyInitialized`]). Nothing reaches the
-    ///   daemon: the application FIFO is removed, the first records (up
-    ///   to the channel capacity) stay in the channel with no thread to
-    ///   take them, and every later one is dropped and counted in
+    ///   daemon: the application FIFO is removed, and every record, those
+    ///   logged before the failure included, is dropped and counted in
     ///   [`Stats::dropped_no_flusher`], which only the layer's own
     ///   counters hold, since no guard is returned.
     pub fn try_init(self) -> Result<InitGuard, InitError> {

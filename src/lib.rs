@@ -28,9 +28,10 @@
 //! # Architecture
 //!
 //! Data flows one way: event → [`DltLayer`] → frame (encoded on the
-//! stack) → bounded channel → background flusher thread → the daemon's
-//! FIFO, or the offline ring while the daemon is away. The flusher is the
-//! only thread that does I/O. The one backward path, log levels set from
+//! stack) → bounded channel → background flusher thread → ring → the
+//! daemon's FIFO. Every record passes through the ring, the flusher's send
+//! buffer; while the daemon is away it is where records wait (the offline
+//! ring of REQ_0814). The flusher is the only thread that does I/O. The one backward path, log levels set from
 //! the DLT side, is data: the flusher reads them from the application's
 //! own FIFO into atomics that the layer's filter reads.
 //!

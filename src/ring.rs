@@ -46,7 +46,7 @@ pub const DEFAULT_RING_CAPACITY: usize = 4096;
 /// Rationale: below libdlt's own offline buffer ceiling of 500,000 bytes
 /// (PROTOCOL.md §10.6), so replacing libdlt never costs more memory, and
 /// together with the index (4096 × 10 bytes) about 424 KiB. It holds
-/// about 3,900 typical 100-byte records, or 274 maximum-size (1424-byte)
+/// about 3,900 typical 100-byte records, or 276 maximum-size (1424-byte)
 /// ones. At 500 records per second that covers about 7 seconds of daemon
 /// outage, the order of a daemon restart; longer outages lose the oldest
 /// records, which are counted and reported (REQ_0815). Raise it when a

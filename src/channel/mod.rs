@@ -387,12 +387,14 @@ mod tests {
                 })
             })
             .collect();
+        // Take records while the producers run, then exit under them.
         let mut taken = 0u64;
-        while taken < PER_THREAD / 2 {
-            if let Ok(slot) = ends.rx.recv_timeout(Duration::from_secs(10)) {
-                ends.take_record(slot, |_| ());
-                taken += 1;
-            }
+        while taken < 1000 {
+            let Ok(slot) = ends.rx.recv_timeout(Duration::from_secs(1)) else {
+                break; // the producers finished first
+            };
+            ends.take_record(slot, |_| ());
+            taken += 1;
         }
         drop(ends);
         for t in producers {
