@@ -197,6 +197,14 @@ fn test_0812_push_returns_within_5ms_while_transport_stuck() {
     let timing = timed_errors(&layer, 0..3000, "no daemon");
     eprintln!("no daemon: {timing:?}");
     assert_eq!(guard.stats().written, 0);
+    // Records still in the channel when the daemon appears would be
+    // delivered too: let the flusher move them all into the ring first.
+    wait_until(
+        ARRIVAL,
+        "every record moved from the channel into the full ring",
+        || guard.stats(),
+        |s| s.queued == 0 && s.buffered == 64,
+    );
     let mut fake = FakeDaemon::start(dir.path(), None);
     let msgs = fake.read_until(ARRIVAL, |m| m.iter().any(|m| m.rec() == Some(2999)));
     let recs: Vec<u32> = msgs.iter().filter_map(Msg::rec).collect();
