@@ -98,26 +98,13 @@ impl fmt::Display for RecordTooLarge {
 
 impl Error for RecordTooLarge {}
 
-/// How many records from the front of the ring fit in one write, and how
-/// many bytes they take together. Returned by `OfflineRing::batch_len` and
-/// `OfflineRing::copy_batch_into`.
-#[cfg(test)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Batch {
-    /// Number of whole records, counted from the oldest.
-    pub records: usize,
-    /// Their total length in bytes.
-    pub bytes: usize,
-}
-
 /// A bounded, pre-allocated FIFO of byte records with drop-oldest overflow.
 ///
 /// The background flusher pushes complete encoded frames here while the
 /// daemon is unreachable and drains them, oldest first, once it is back.
 /// A record leaves the ring only after it was written: reading is
-/// peek (`front`, [`iter`](Self::iter),
-/// `batch_len`) and then remove
-/// (`pop_front`, [`pop_front_n`](Self::pop_front_n)), or
+/// peek ([`iter`](Self::iter), or `front` in tests) and then remove
+/// ([`pop_front_n`](Self::pop_front_n)), or in tests
 /// both at once with `drain_with`, which keeps a failed
 /// record and everything after it in place (TEST_0814).
 ///
@@ -305,9 +292,8 @@ impl OfflineRing {
     }
 
     /// Removes up to `n` of the oldest records and returns how many were
-    /// removed (`min(n, len)`). Pairs with `batch_len`
-    /// and `copy_batch_into` after a successful
-    /// batched write.
+    /// removed (`min(n, len)`): after a write that carried the first `n`
+    /// records of [`iter`](Self::iter) succeeded.
     pub(crate) fn pop_front_n(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
         self.head = self.slot_after(self.head, n);
@@ -342,44 +328,6 @@ impl OfflineRing {
             written += 1;
         }
         Ok(written)
-    }
-
-    /// How many whole records from the front fit in `max_bytes` together
-    /// (e.g. one `PIPE_BUF` = 4096-byte write), and their total size.
-    ///
-    /// Records are taken in order and never split or skipped: the batch
-    /// ends before the first record that does not fit. It is empty only if
-    /// the ring is empty or the oldest record alone exceeds `max_bytes`.
-    /// Write `iter().take(batch.records)`, then call
-    /// [`pop_front_n(batch.records)`](Self::pop_front_n) on success.
-    #[cfg(test)]
-    pub(crate) fn batch_len(&self, max_bytes: usize) -> Batch {
-        let mut batch = Batch::default();
-        for record in self.iter() {
-            match batch.bytes.checked_add(record.len()) {
-                Some(bytes) if bytes <= max_bytes => {
-                    batch.records += 1;
-                    batch.bytes = bytes;
-                }
-                _ => break,
-            }
-        }
-        batch
-    }
-
-    /// Copies the batch `batch_len(buf.len())` describes
-    /// into the start of `buf`, back to back, and returns it. Nothing is
-    /// removed: write `&buf[..batch.bytes]`, then call
-    /// [`pop_front_n(batch.records)`](Self::pop_front_n) on success.
-    #[cfg(test)]
-    pub(crate) fn copy_batch_into(&self, buf: &mut [u8]) -> Batch {
-        let batch = self.batch_len(buf.len());
-        let mut at = 0;
-        for record in self.iter().take(batch.records) {
-            buf[at..at + record.len()].copy_from_slice(record);
-            at += record.len();
-        }
-        batch
     }
 
     /// Number of records stored.
@@ -437,8 +385,8 @@ impl OfflineRing {
     ///
     /// This allocates (one `Vec` per record plus the outer one), unlike
     /// everything else here: it is meant for tests and shutdown reports,
-    /// not for the flusher's drain, which uses
-    /// `drain_with` or the batch methods.
+    /// not for the flusher's drain, which batches from
+    /// [`iter`](Self::iter) and pops with [`pop_front_n`](Self::pop_front_n).
     #[cfg(test)]
     pub(crate) fn drain_all(&mut self) -> Vec<Vec<u8>> {
         let records = self.iter().map(<[u8]>::to_vec).collect();
@@ -718,80 +666,6 @@ mod tests {
     }
 
     #[test]
-    fn batch_takes_whole_records_up_to_the_limit() {
-        let mut ring = OfflineRing::with_capacity(8);
-        for i in 0..5u8 {
-            assert!(ring.push(&[i; 1000]).is_ok());
-        }
-        assert_eq!(
-            ring.batch_len(4096),
-            Batch {
-                records: 4,
-                bytes: 4000
-            }
-        );
-        assert_eq!(
-            ring.batch_len(3999),
-            Batch {
-                records: 3,
-                bytes: 3000
-            }
-        );
-        assert_eq!(ring.batch_len(999), Batch::default(), "front too big");
-        assert_eq!(
-            ring.batch_len(usize::MAX),
-            Batch {
-                records: 5,
-                bytes: 5000
-            }
-        );
-
-        let mut buf = [0xAAu8; 4096];
-        let batch = ring.copy_batch_into(&mut buf);
-        assert_eq!(
-            batch,
-            Batch {
-                records: 4,
-                bytes: 4000
-            }
-        );
-        for (i, chunk) in buf[..4000].chunks(1000).enumerate() {
-            assert!(chunk.iter().all(|&b| usize::from(b) == i), "chunk {i}");
-        }
-        assert!(buf[4000..].iter().all(|&b| b == 0xAA), "tail untouched");
-        assert_eq!(ring.len(), 5, "copying removes nothing");
-
-        assert_eq!(ring.pop_front_n(batch.records), 4);
-        assert_eq!(ring.front(), Some(&[4u8; 1000][..]));
-        assert_eq!(
-            ring.copy_batch_into(&mut buf),
-            Batch {
-                records: 1,
-                bytes: 1000
-            }
-        );
-    }
-
-    #[test]
-    fn batch_across_wrap_point_is_in_order() {
-        let mut ring = OfflineRing::with_capacity(3);
-        for r in [b"aa", b"bb", b"cc", b"dd"] {
-            assert!(ring.push(r).is_ok());
-        }
-        let mut buf = [0u8; 16];
-        let batch = ring.copy_batch_into(&mut buf);
-        assert_eq!(
-            batch,
-            Batch {
-                records: 3,
-                bytes: 6
-            }
-        );
-        assert_eq!(&buf[..6], b"bbccdd");
-        assert_eq!(ring.copy_batch_into(&mut []), Batch::default());
-    }
-
-    #[test]
     fn req_0814_storage_never_grows() {
         let mut ring = OfflineRing::with_capacity(7);
         let storage = |r: &OfflineRing| {
@@ -913,8 +787,9 @@ mod tests {
         PopN(usize),
         /// drain_with accepting this many records, then failing.
         DrainFailAfter(usize),
-        /// copy_batch_into a buffer of this size, then pop the batch.
-        Batch(usize),
+        /// Pop the whole records from the front that fit in this many
+        /// bytes together, as one successful batched write would.
+        PopFitting(usize),
         Clear,
     }
 
@@ -924,9 +799,22 @@ mod tests {
             2 => Just(Op::Pop),
             1 => (0..6usize).prop_map(Op::PopN),
             1 => (0..6usize).prop_map(Op::DrainFailAfter),
-            1 => (0..5000usize).prop_map(Op::Batch),
+            1 => (0..5000usize).prop_map(Op::PopFitting),
             1 => Just(Op::Clear),
         ]
+    }
+
+    /// How many whole records from the front of `model` fit in `size`
+    /// bytes together.
+    fn fitting(model: &VecDeque<Vec<u8>>, size: usize) -> usize {
+        let mut bytes = 0;
+        model
+            .iter()
+            .take_while(|r| {
+                bytes += r.len();
+                bytes <= size
+            })
+            .count()
     }
 
     /// A record whose bytes identify the push that made it.
@@ -944,7 +832,6 @@ mod tests {
             let mut ring = OfflineRing::with_capacity(cap);
             let cap = cap.max(1);
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
-            let mut buf = vec![0u8; 5000];
             for (tag, op) in (0u32..).zip(ops) {
                 match op {
                     Op::Push(len) => {
@@ -989,22 +876,10 @@ mod tests {
                             prop_assert_eq!(got, Err(()), "stopped at record {}", n);
                         }
                     }
-                    Op::Batch(size) => {
-                        let batch = ring.copy_batch_into(&mut buf[..size]);
-                        let mut expect = Batch::default();
-                        let mut bytes = Vec::new();
-                        for r in &model {
-                            if expect.bytes + r.len() > size {
-                                break;
-                            }
-                            expect.records += 1;
-                            expect.bytes += r.len();
-                            bytes.extend_from_slice(r);
-                        }
-                        prop_assert_eq!(batch, expect);
-                        prop_assert_eq!(&buf[..batch.bytes], &bytes[..]);
-                        prop_assert_eq!(ring.pop_front_n(batch.records), batch.records);
-                        model.drain(..batch.records);
+                    Op::PopFitting(size) => {
+                        let k = fitting(&model, size);
+                        prop_assert_eq!(ring.pop_front_n(k), k);
+                        model.drain(..k);
                     }
                     Op::Clear => {
                         ring.clear();
@@ -1035,7 +910,7 @@ mod tests {
                     6 => (0..=MAX_RECORD_LEN).prop_map(Op::Push),
                     6 => (0..=200usize).prop_map(Op::Push),
                     3 => Just(Op::Pop),
-                    1 => (0..5000usize).prop_map(Op::Batch),
+                    1 => (0..5000usize).prop_map(Op::PopFitting),
                 ],
                 0..300,
             ),
@@ -1043,7 +918,6 @@ mod tests {
             let mut ring = OfflineRing::with_limits(cap, bytes);
             let arena = ring.arena_bytes();
             let mut model: VecDeque<Vec<u8>> = VecDeque::new();
-            let mut buf = vec![0u8; 5000];
             for (tag, op) in (0u32..).zip(ops) {
                 match op {
                     Op::Push(len) => {
@@ -1074,17 +948,10 @@ mod tests {
                     Op::Pop => {
                         prop_assert_eq!(ring.pop_front(), model.pop_front().is_some());
                     }
-                    Op::Batch(size) => {
-                        let batch = ring.copy_batch_into(&mut buf[..size]);
-                        let expect: Vec<u8> = model
-                            .iter()
-                            .take(batch.records)
-                            .flatten()
-                            .copied()
-                            .collect();
-                        prop_assert_eq!(&buf[..batch.bytes], &expect[..]);
-                        ring.pop_front_n(batch.records);
-                        model.drain(..batch.records);
+                    Op::PopFitting(size) => {
+                        let k = fitting(&model, size);
+                        prop_assert_eq!(ring.pop_front_n(k), k);
+                        model.drain(..k);
                     }
                     _ => {}
                 }

@@ -57,6 +57,13 @@ impl<'a> Batch<'a> {
         true
     }
 
+    /// Adds the ring's records from the front, in order, while they fit:
+    /// whole records only, and never one after a record that did not
+    /// fit. Returns how many were added.
+    fn add_records(&mut self, ring: &'a OfflineRing) -> usize {
+        ring.iter().take_while(|r| self.add(r)).count()
+    }
+
     /// One write of the batch; an empty batch is written trivially.
     fn send(self, fifo: &mut DaemonFifo, counters: &Counters) -> Sent {
         if self.slices.is_empty() {
@@ -108,7 +115,7 @@ pub(super) fn write_records(
     for msg in report.into_iter().flat_map(LossReport::frames) {
         batch.add(msg);
     }
-    let records = ring.iter().take_while(|r| batch.add(r)).count();
+    let records = batch.add_records(ring);
     let bytes = batch.bytes;
     let sent = batch.send(&mut link.fifo, counters);
     if sent == Sent::Ok {
@@ -166,4 +173,82 @@ fn unregistration_frames(cfg: &Config, pid: i32) -> Vec<Frame> {
     frame::user::unregister_app(&mut f, cfg.app, pid);
     out.push(f);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes a batch would write, back to back.
+    fn written(batch: &Batch<'_>) -> Vec<u8> {
+        batch
+            .slices
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
+
+    fn ring_of(records: &[&[u8]], capacity: usize) -> OfflineRing {
+        let mut ring = OfflineRing::with_capacity(capacity);
+        for r in records {
+            assert!(ring.push(r).is_ok());
+        }
+        ring
+    }
+
+    #[test]
+    fn a_batch_takes_whole_records_up_to_pipe_buf_and_removes_nothing() {
+        let records: Vec<[u8; 1000]> = (0..5u8).map(|i| [i; 1000]).collect();
+        let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
+        let ring = ring_of(&refs, 8);
+        let mut batch = Batch::new();
+        assert_eq!(batch.add_records(&ring), 4, "4000 of 4096 bytes");
+        assert_eq!(batch.bytes, 4000);
+        let bytes = written(&batch);
+        for (i, chunk) in bytes.chunks(1000).enumerate() {
+            assert!(chunk.iter().all(|&b| usize::from(b) == i), "chunk {i}");
+        }
+        assert_eq!(ring.len(), 5, "batching removes nothing");
+    }
+
+    #[test]
+    fn a_batch_never_skips_a_record_that_does_not_fit() {
+        let big = [7u8; 1424];
+        let ring = ring_of(&[&[1; 1000], &[2; 1000], &[3; 1000], &big, &[5; 10]], 8);
+        let mut batch = Batch::new();
+        assert_eq!(batch.add_records(&ring), 3, "stops before the 1424 bytes");
+        assert_eq!(
+            batch.bytes, 3000,
+            "the 10-byte record after it is not taken"
+        );
+    }
+
+    #[test]
+    fn the_loss_report_goes_first_and_takes_its_share() {
+        let ring = ring_of(&[&[1; 1000], &[2; 1000], &[3; 1000], &[4; 1000]], 8);
+        let report = [9u8; 200];
+        let mut batch = Batch::new();
+        assert!(batch.add(&report));
+        assert_eq!(batch.add_records(&ring), 3, "200 + 3000 of 4096 bytes");
+        assert_eq!(written(&batch)[..200], report, "report first");
+    }
+
+    #[test]
+    fn a_batch_across_the_ring_wrap_point_is_in_order() {
+        let ring = ring_of(&[b"aa", b"bb", b"cc", b"dd"], 3);
+        let mut batch = Batch::new();
+        assert_eq!(batch.add_records(&ring), 3);
+        assert_eq!(written(&batch), b"bbccdd");
+        let empty = OfflineRing::with_capacity(1);
+        assert_eq!(Batch::new().add_records(&empty), 0, "an empty ring");
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch_messages() {
+        let one = [0u8; 1];
+        let refs: Vec<&[u8]> = vec![&one[..]; MAX_BATCH + 10];
+        let ring = ring_of(&refs, MAX_BATCH + 10);
+        let mut batch = Batch::new();
+        assert_eq!(batch.add_records(&ring), MAX_BATCH);
+    }
 }
