@@ -138,13 +138,7 @@ pub struct DltLayerBuilder {
     /// A `DLT_INITIAL_LOG_LEVEL` value to use instead of the environment's
     /// (tests only).
     initial_levels_spec: Option<String>,
-    channel_capacity: usize,
-    ring_capacity: usize,
-    ring_bytes: usize,
-    max_frame: usize,
-    reconnect_initial: Duration,
-    reconnect_max: Duration,
-    shutdown_timeout: Duration,
+    limits: Limits,
 }
 
 impl DltLayer {
@@ -164,13 +158,7 @@ impl DltLayer {
             pipe_dir: None,
             initial_level: None,
             initial_levels_spec: None,
-            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
-            ring_capacity: DEFAULT_RING_CAPACITY,
-            ring_bytes: DEFAULT_RING_BYTES,
-            max_frame: FRAME_CAP,
-            reconnect_initial: DEFAULT_RECONNECT_INITIAL,
-            reconnect_max: DEFAULT_RECONNECT_MAX,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            limits: Limits::DEFAULT,
         }
     }
 }
@@ -255,7 +243,10 @@ impl DltLayerBuilder {
     /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
     pub fn with_channel_capacity(self, records: usize) -> Self {
         Self {
-            channel_capacity: records,
+            limits: Limits {
+                channel_capacity: records,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -268,7 +259,10 @@ impl DltLayerBuilder {
     /// than `records` maximum-size frames can use.
     pub fn with_ring_capacity(self, records: usize) -> Self {
         Self {
-            ring_capacity: records,
+            limits: Limits {
+                ring_capacity: records,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -280,7 +274,10 @@ impl DltLayerBuilder {
     /// or 276 of the maximum size).
     pub fn with_ring_bytes(self, bytes: usize) -> Self {
         Self {
-            ring_bytes: bytes,
+            limits: Limits {
+                ring_bytes: bytes,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -291,7 +288,10 @@ impl DltLayerBuilder {
     /// [`FRAME_CAP`].
     pub fn with_max_frame(self, bytes: usize) -> Self {
         Self {
-            max_frame: bytes,
+            limits: Limits {
+                max_frame: bytes,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -301,8 +301,11 @@ impl DltLayerBuilder {
     /// [`DEFAULT_RECONNECT_MAX`].
     pub fn with_reconnect_backoff(self, initial: Duration, max: Duration) -> Self {
         Self {
-            reconnect_initial: initial,
-            reconnect_max: max,
+            limits: Limits {
+                reconnect_initial: initial,
+                reconnect_max: max,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -312,7 +315,10 @@ impl DltLayerBuilder {
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {
-            shutdown_timeout: timeout,
+            limits: Limits {
+                shutdown_timeout: timeout,
+                ..self.limits
+            },
             ..self
         }
     }
@@ -374,7 +380,7 @@ impl DltLayerBuilder {
                 .map_or(RegisterLevel::NotSet, RegisterLevel::Level),
         };
         let contexts = self.context_table(&levels)?;
-        self.check_limits()?;
+        self.limits.check()?;
         Ok(Validated {
             dir: self.pipe_dir.unwrap_or_else(default_pipe_dir),
             app,
@@ -382,13 +388,7 @@ impl DltLayerBuilder {
             ecu,
             contexts,
             initial_levels_ignored: levels.env.ignored(),
-            channel_capacity: self.channel_capacity,
-            ring_capacity: self.ring_capacity,
-            ring_bytes: self.ring_bytes,
-            max_frame: self.max_frame,
-            reconnect_initial: self.reconnect_initial,
-            reconnect_max: self.reconnect_max,
-            shutdown_timeout: self.shutdown_timeout,
+            limits: self.limits,
         })
     }
 
@@ -425,13 +425,39 @@ impl DltLayerBuilder {
             mapped,
         ))
     }
+}
+
+/// The builder's sizes and timings, carried unchanged from the builder
+/// through validation into the wiring.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    channel_capacity: usize,
+    ring_capacity: usize,
+    ring_bytes: usize,
+    max_frame: usize,
+    reconnect_initial: Duration,
+    reconnect_max: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Limits {
+    /// Every default, as `DltLayerBuilder`'s docs list them.
+    const DEFAULT: Self = Self {
+        channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+        ring_capacity: DEFAULT_RING_CAPACITY,
+        ring_bytes: DEFAULT_RING_BYTES,
+        max_frame: FRAME_CAP,
+        reconnect_initial: DEFAULT_RECONNECT_INITIAL,
+        reconnect_max: DEFAULT_RECONNECT_MAX,
+        shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+    };
 
     /// The capacity, frame-size and backoff checks.
     ///
     /// # Errors
     ///
     /// [`InitErrorKind::InvalidConfig`] naming the value out of range.
-    fn check_limits(&self) -> Result<(), InitError> {
+    fn check(&self) -> Result<(), InitError> {
         if self.channel_capacity == 0 {
             return Err(config("the channel capacity must be at least 1"));
         }
@@ -471,13 +497,7 @@ struct Validated {
     contexts: ContextTable,
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
     initial_levels_ignored: usize,
-    channel_capacity: usize,
-    ring_capacity: usize,
-    ring_bytes: usize,
-    max_frame: usize,
-    reconnect_initial: Duration,
-    reconnect_max: Duration,
-    shutdown_timeout: Duration,
+    limits: Limits,
 }
 
 impl Validated {
@@ -502,14 +522,15 @@ impl Validated {
             std::sync::atomic::Ordering::Relaxed,
         );
         let contexts = Arc::new(self.contexts);
-        let (producer, ctl, ends) = channel::channel(self.channel_capacity, counters.clone());
+        let (producer, ctl, ends) =
+            channel::channel(self.limits.channel_capacity, counters.clone());
         let layer = DltLayer::new(
             producer,
             contexts.clone(),
             counters.clone(),
             self.app,
             self.ecu,
-            self.max_frame,
+            self.limits.max_frame,
         );
         let cfg = flusher::Config {
             dir: self.dir,
@@ -517,10 +538,10 @@ impl Validated {
             app_description: self.app_description,
             ecu: self.ecu,
             contexts,
-            ring_capacity: self.ring_capacity,
-            ring_bytes: self.ring_bytes,
-            reconnect_initial: self.reconnect_initial,
-            reconnect_max: self.reconnect_max,
+            ring_capacity: self.limits.ring_capacity,
+            ring_bytes: self.limits.ring_bytes,
+            reconnect_initial: self.limits.reconnect_initial,
+            reconnect_max: self.limits.reconnect_max,
         };
         let starter = Starter {
             cfg,
@@ -528,7 +549,7 @@ impl Validated {
             ends,
             ctl,
             counters,
-            shutdown_timeout: self.shutdown_timeout,
+            shutdown_timeout: self.limits.shutdown_timeout,
         };
         Ok((layer, starter))
     }
