@@ -6,26 +6,26 @@
 //! `dlt-control` is not on `PATH`, unless `CI` is `true` (or `1`): in CI
 //! the daemon tests must run and fail, never be skipped. The tests use
 //! `#[cfg_attr(no_dlt_tools, ignore = "...")]`; `require_dlt_tools` keeps
-//! the same decision at run time (src/tools.rs, which this mirrors).
+//! the same decision at run time, from the same `src/tool_path.rs`.
 
 use std::env;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
-/// Must match `REQUIRED_TOOLS` in src/tools.rs.
-const REQUIRED_TOOLS: [&str; 3] = ["dlt-daemon", "dlt-receive", "dlt-control"];
+#[path = "src/tool_path.rs"]
+mod tool_path;
+
+use tool_path::{find_in_path, is_ci, REQUIRED_TOOLS};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(no_dlt_tools)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CI");
-    let ci = env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let ci = is_ci(env::var("CI").ok().as_deref());
     let path = env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<_> = env::split_paths(&path).collect();
     let mut missing = Vec::new();
     for tool in REQUIRED_TOOLS {
-        match dirs.iter().map(|d| d.join(tool)).find(|p| is_executable(p)) {
+        match find_in_path(tool, Some(&path)) {
             // Rebuild when it is removed.
             Some(found) => println!("cargo::rerun-if-changed={}", found.display()),
             None => {
@@ -46,10 +46,4 @@ fn main() {
             missing.join(", ")
         );
     }
-}
-
-/// True for a regular file with any execute bit set.
-fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -381,18 +381,23 @@ mod tests {
         m
     }
 
+    /// Writes `bytes` into the fake daemon's FIFO, as an application would.
+    fn write_to(fake: &FakeDaemon, bytes: &[u8]) {
+        OpenOptions::new()
+            .write(true)
+            .open(fake.path())
+            .expect("open the FIFO for writing")
+            .write_all(bytes)
+            .expect("write");
+    }
+
     #[test]
     fn reads_one_message_at_a_time_and_leaves_the_rest_in_the_pipe() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut fake = FakeDaemon::start(dir.path(), None);
-        let mut w = OpenOptions::new()
-            .write(true)
-            .open(fake.path())
-            .expect("open the FIFO for writing");
         let a = msg(UNREGISTER_APPLICATION, &[b'A'; 8]);
         let b = msg(OVERFLOW, &[b'B'; 8]);
-        w.write_all(&[a.clone(), b.clone()].concat())
-            .expect("write");
+        write_to(&fake, &[a.clone(), b.clone()].concat());
         let got = fake.read_one(Duration::from_secs(20));
         assert_eq!((got.kind, got.bytes), (UNREGISTER_APPLICATION, a));
         assert_eq!(fake.unread(), 16, "the second message is still in the pipe");
@@ -418,11 +423,7 @@ mod tests {
     fn garbage_is_a_loud_failure() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut fake = FakeDaemon::start(dir.path(), None);
-        let mut w = OpenOptions::new()
-            .write(true)
-            .open(fake.path())
-            .expect("open the FIFO for writing");
-        w.write_all(b"not DUH!").expect("write");
+        write_to(&fake, b"not DUH!");
         fake.drain();
     }
 }

@@ -58,6 +58,7 @@ mod procfs;
 mod receiver;
 mod report;
 mod sys;
+mod tool_path;
 mod tools;
 mod wait;
 

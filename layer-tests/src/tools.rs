@@ -11,12 +11,9 @@
 
 use std::env;
 use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The programs the daemon tests run: the daemon, the reader, and the
-/// control tool (`levels.rs`). `build.rs` checks the same list.
-const REQUIRED_TOOLS: [&str; 3] = ["dlt-daemon", "dlt-receive", "dlt-control"];
+use crate::tool_path::{find_in_path, is_ci, REQUIRED_TOOLS};
 
 /// The hint printed when the tools are missing.
 const INSTALL_HINT: &str =
@@ -85,22 +82,10 @@ fn check_tools(path: Option<&OsStr>, ci: Option<&str>) -> Result<(), Missing> {
     if tools.is_empty() {
         return Ok(());
     }
-    let ci = ci.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-    Err(Missing { ci, tools })
-}
-
-/// The first executable regular file called `name` in the directories of
-/// `path` (a `PATH`-style list).
-fn find_in_path(name: &str, path: Option<&OsStr>) -> Option<PathBuf> {
-    env::split_paths(path?)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-/// True for a regular file with any execute bit set.
-fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    Err(Missing {
+        ci: is_ci(ci),
+        tools,
+    })
 }
 
 /// The project's `shared/` directory, which sits beside the repository
@@ -123,6 +108,7 @@ mod tests {
     use super::*;
     use std::ffi::OsString;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     /// A directory with fake executables (and one non-executable file).
     fn fake_bin(names: &[&str]) -> tempfile::TempDir {
