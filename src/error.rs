@@ -148,6 +148,22 @@ impl From<IdError> for InitError {
     }
 }
 
+/// An error and its `source()` chain, each separated by `": "`, for a
+/// panic message that says why and not only what.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(s) = src {
+            write!(f, ": {s}")?;
+            src = s.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,24 +185,12 @@ mod tests {
         );
     }
 
-    /// `e` and its causes, as a report that walks `source()` prints them.
-    fn chain(e: &dyn Error) -> String {
-        let mut out = e.to_string();
-        let mut src = e.source();
-        while let Some(s) = src {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            src = s.source();
-        }
-        out
-    }
-
     #[test]
     fn a_printed_error_chain_shows_the_os_message_once() {
         let os = io::Error::from_raw_os_error(libc::ENOENT);
         let os_text = os.to_string();
         let e = InitError::io("creating the application FIFO in /x/dltpipes", os);
-        let report = chain(&e);
+        let report = ErrorChain(&e).to_string();
         assert_eq!(
             report.matches(os_text.as_str()).count(),
             1,

@@ -26,7 +26,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
 use crate::builder::DltLayerBuilder;
-use crate::error::{InitError, InitErrorKind};
+use crate::error::{ErrorChain, InitError, InitErrorKind};
 use crate::guard::{FlushGuard, FlushOutcome};
 use crate::ids::{AppId, IntoId};
 use crate::stats::Stats;
@@ -185,24 +185,8 @@ impl Init {
     pub fn init(self) -> InitGuard {
         match self.try_init() {
             Ok(g) => g,
-            Err(e) => panic!("taktora_log::Init::init failed: {}", Chain(&e)),
+            Err(e) => panic!("taktora_log::Init::init failed: {}", ErrorChain(&e)),
         }
-    }
-}
-
-/// An error and its `source()` chain, each separated by `": "`, for a
-/// panic message that says why and not only what.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut src = self.0.source();
-        while let Some(s) = src {
-            write!(f, ": {s}")?;
-            src = s.source();
-        }
-        Ok(())
     }
 }
 
