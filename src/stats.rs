@@ -7,7 +7,7 @@ use std::sync::atomic::{
     Ordering::{Acquire, Relaxed},
 };
 
-use crate::ledger::{Loss, LossLedger};
+use crate::ledger::LossLedger;
 
 /// A point-in-time copy of the pipeline's counters.
 ///
@@ -128,12 +128,6 @@ impl Counters {
     #[inline]
     pub(crate) fn bump(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);
-    }
-
-    /// `n` records were dropped for `cause`.
-    #[inline]
-    pub(crate) fn count_loss(&self, cause: Loss, n: u64) {
-        self.losses.record(cause, n);
     }
 
     /// Records resolved so far: written, or dropped for any reason. A

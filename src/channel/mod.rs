@@ -140,7 +140,7 @@ impl Producer {
     #[inline]
     pub(crate) fn push(&self, frame: &Frame) {
         if !self.bell.flusher_alive() {
-            self.counters.count_loss(Loss::NoFlusher, 1);
+            self.counters.losses.record(Loss::NoFlusher, 1);
             return;
         }
         let Some(slot) = self.pool.take_free().or_else(|| self.evict_oldest()) else {
@@ -151,7 +151,7 @@ impl Producer {
             // Not expected: the channel has room for every slot, and this
             // handle keeps it connected.
             self.pool.free(slot);
-            self.counters.count_loss(Loss::QueueFull, 1);
+            self.counters.losses.record(Loss::QueueFull, 1);
             return;
         }
         self.bell.queued();
@@ -171,7 +171,7 @@ impl Producer {
     fn evict_oldest(&self) -> Option<Slot> {
         for _ in 0..MAKE_ROOM_ATTEMPTS {
             if let Ok(old) = self.head.try_recv() {
-                self.counters.count_loss(Loss::QueueFull, 1);
+                self.counters.losses.record(Loss::QueueFull, 1);
                 return Some(old);
             }
             // The flusher or another producer holds the slots; one may
@@ -180,7 +180,7 @@ impl Producer {
                 return Some(slot);
             }
         }
-        self.counters.count_loss(Loss::QueueFull, 1);
+        self.counters.losses.record(Loss::QueueFull, 1);
         None
     }
 
@@ -190,7 +190,7 @@ impl Producer {
     fn reap(&self) {
         while let Ok(slot) = self.head.try_recv() {
             self.pool.free(slot);
-            self.counters.count_loss(Loss::NoFlusher, 1);
+            self.counters.losses.record(Loss::NoFlusher, 1);
         }
     }
 
@@ -217,7 +217,7 @@ impl FlusherEnds {
             self.pool.free(slot);
             n += 1;
         }
-        self.counters.count_loss(cause, n);
+        self.counters.losses.record(cause, n);
         n
     }
 

@@ -393,7 +393,7 @@ impl Flusher {
             // Never happens: a frame is at most FRAME_CAP, the ring's limit.
             Err(_) => 1,
         };
-        self.counters.count_loss(Loss::RingFull, displaced);
+        self.counters.losses.record(Loss::RingFull, displaced);
     }
 
     /// Writes as much as the daemon takes: registration first, then a
@@ -473,7 +473,7 @@ impl Flusher {
     /// producers the flusher is gone.
     fn finish(mut self) {
         let unwritten = self.ring.len() as u64;
-        self.counters.count_loss(Loss::AtShutdown, unwritten);
+        self.counters.losses.record(Loss::AtShutdown, unwritten);
         self.ends.discard_queued(Loss::AtShutdown);
         self.counters.buffered.store(0, Relaxed);
         if let Conn::Up(link) = &mut self.conn {
