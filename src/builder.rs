@@ -780,15 +780,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn default_channel_memory_is_as_documented() {
-        // DEFAULT_CHANNEL_CAPACITY's docs; the 1432 + 4 bytes per slot are
-        // checked by pool.rs's memory_per_slot_is_as_documented.
-        assert_eq!(std::mem::size_of::<channel::Slot>(), 4, "one channel place");
-        let pool = DEFAULT_CHANNEL_CAPACITY * (1432 + 4);
-        assert_eq!(pool + DEFAULT_CHANNEL_CAPACITY * 4, 1_474_560);
-    }
-
     fn tempfile_dir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("taktora-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create test dir");

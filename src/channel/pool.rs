@@ -237,6 +237,14 @@ mod tests {
         assert_eq!(slots, N * 1432, "frame storage: {N} slots of 1432 bytes");
         assert_eq!(links, N * 4, "free list: {N} links of 4 bytes");
         assert_eq!((slots + links) / N, 1436, "bytes per slot");
+        // DEFAULT_CHANNEL_CAPACITY's docs: the default pool plus one 4-byte
+        // index per channel place.
+        let n = crate::DEFAULT_CHANNEL_CAPACITY;
+        let pool = FramePool::new(n);
+        let storage = std::mem::size_of_val(&*pool.slots)
+            + std::mem::size_of_val(&*pool.free.next)
+            + n * std::mem::size_of::<Slot>();
+        assert_eq!(storage, 1_474_560, "the default channel's storage");
     }
 
     #[test]
