@@ -311,7 +311,8 @@ impl DltLayerBuilder {
     }
 
     /// Sets how long dropping the guard waits for buffered records; the
-    /// drop itself returns at most 0.5 s after that (see [`FlushGuard`]).
+    /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
+    /// that (see [`FlushGuard`]).
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {

@@ -16,9 +16,11 @@ use crate::stats::{Counters, Stats};
 /// control loop that is restarting should not.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Extra time granted to the flusher to acknowledge after its deadline
-/// (unregistering and removing its FIFO) before the guard stops waiting.
-const ACK_GRACE: Duration = Duration::from_millis(500);
+/// Extra time a dropped [`FlushGuard`] grants the flusher after the
+/// shutdown timeout to acknowledge (unregistering and removing its FIFO)
+/// before it stops waiting: a drop returns at most the shutdown timeout
+/// plus this.
+pub const SHUTDOWN_ACK_GRACE: Duration = Duration::from_millis(500);
 
 /// What a [`FlushGuard::flush`] barrier achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +47,8 @@ pub struct FlushOutcome {
 /// [`with_shutdown_timeout`](crate::DltLayerBuilder::with_shutdown_timeout)
 /// set) to reach the daemon, then the flusher unregisters the application
 /// and its contexts and removes the application FIFO. The guard waits for
-/// that at most the shutdown timeout plus 0.5 s of grace for the flusher's
-/// acknowledgement (2.5 s by default); if none comes in time, it returns
+/// that at most the shutdown timeout plus [`SHUTDOWN_ACK_GRACE`] (0.5 s)
+/// for the flusher's acknowledgement (2.5 s by default); if none comes in time, it returns
 /// anyway and leaves the thread to finish on its own: dropping never
 /// hangs.
 #[must_use = "dropping the guard stops the flusher: keep it alive while logging"]
@@ -130,7 +132,7 @@ impl Drop for FlushGuard {
         // JoinHandle::join has no timeout: wait for the acknowledgement,
         // after which the join is immediate. A flusher that has already
         // exited drops `ack`, which also ends the wait.
-        if done.recv_deadline(deadline + ACK_GRACE).is_ok() || handle.is_finished() {
+        if done.recv_deadline(deadline + SHUTDOWN_ACK_GRACE).is_ok() || handle.is_finished() {
             let _ = handle.join();
         }
     }

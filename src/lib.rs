@@ -99,7 +99,7 @@ pub use contexts::DIAGNOSTIC_CONTEXT;
 pub use error::{IdError, IdErrorReason, InitError, InitErrorKind};
 pub use flusher::HOUSEKEEPING_INTERVAL;
 pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
-pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT};
+pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK_GRACE};
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};

@@ -329,9 +329,6 @@ mod degraded {
 
     /// The guard's shutdown timeout in these tests.
     const SHUTDOWN: Duration = Duration::from_millis(200);
-    /// How long past the shutdown timeout a guard drop waits for the
-    /// flusher's acknowledgement (`ACK_GRACE` in src/guard.rs).
-    const ACK_GRACE: Duration = Duration::from_millis(500);
     /// Slack for a loaded 2-core machine, on top of a documented bound.
     const MARGIN: Duration = Duration::from_secs(1);
     /// REQ_0812's bound for one call.
@@ -390,11 +387,12 @@ mod degraded {
         let t = Instant::now();
         drop(guard);
         let took = t.elapsed();
-        let bound = SHUTDOWN + ACK_GRACE + MARGIN;
+        let bound = SHUTDOWN + taktora_log::SHUTDOWN_ACK_GRACE + MARGIN;
         assert!(
             took < bound,
             "dropping the guard took {took:?}; bound {bound:?} (shutdown timeout {SHUTDOWN:?} \
-             + ack grace {ACK_GRACE:?} + {MARGIN:?} for a loaded machine)"
+             + ack grace {:?} + {MARGIN:?} for a loaded machine)",
+            taktora_log::SHUTDOWN_ACK_GRACE
         );
         let s = stats.stats();
         assert_eq!(s.lost_at_shutdown, N, "unsent records are counted: {s:?}");
