@@ -145,18 +145,16 @@ impl Case {
                 count_allocs(&mut body)
             }
         };
-        let switches = layer_tests::thread_voluntary_switches().unwrap_or(0);
-        let preempted = layer_tests::thread_involuntary_switches().unwrap_or(0);
+        let (switches, preempted) = layer_tests::thread_context_switches();
         let allocs = match &self.dispatch {
             Some(d) => tracing::dispatcher::with_default(d, counted),
             None => counted(),
         };
         if timed {
             self.allocs += allocs;
-            let now = layer_tests::thread_voluntary_switches().unwrap_or(0);
-            self.waits += now.saturating_sub(switches);
-            let now = layer_tests::thread_involuntary_switches().unwrap_or(0);
-            self.preempted += now.saturating_sub(preempted);
+            let (waits, preemptions) = layer_tests::thread_context_switches();
+            self.waits += waits.abs_diff(switches);
+            self.preempted += preemptions.abs_diff(preempted);
         }
     }
 

@@ -66,10 +66,7 @@ pub use alloc::{count_allocs, CountingAllocator};
 pub use capture::{count_messages, Capture, CAPTURE_CONNECT_TIMEOUT};
 pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
 pub use line::{parse_line, DltLine};
-pub use procfs::{
-    cpu_time, is_child_process, own_threads_cpu_time, thread_involuntary_switches,
-    thread_voluntary_switches, voluntary_switches,
-};
+pub use procfs::{cpu_time, is_child_process, own_threads_cpu_time, voluntary_switches};
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
 pub use sys::{
     mkfifo, poll_readable, reset_sigpipe_to_default, set_pipe_size, thread_context_switches,

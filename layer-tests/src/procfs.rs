@@ -115,25 +115,6 @@ pub fn own_threads_cpu_time(prefix: &str) -> Duration {
     Duration::from_nanos(sum_over_tasks("/proc/self/task", named, task_cpu_nanos).unwrap_or(0))
 }
 
-/// Voluntary context switches of the calling thread so far
-/// (`/proc/thread-self/status`): how often it blocked. `None` where the
-/// file cannot be read.
-pub fn thread_voluntary_switches() -> Option<u64> {
-    status_number(
-        Path::new("/proc/thread-self/status"),
-        "voluntary_ctxt_switches:",
-    )
-}
-
-/// Involuntary context switches of the calling thread so far: how often
-/// the scheduler took the CPU away from it (to run another thread).
-pub fn thread_involuntary_switches() -> Option<u64> {
-    status_number(
-        Path::new("/proc/thread-self/status"),
-        "nonvoluntary_ctxt_switches:",
-    )
-}
-
 /// `value(task)` summed over the task dirs in `dir` that `keep` accepts;
 /// `None` when `dir` cannot be read (the process is gone). A thread that
 /// exits during the scan is skipped, like one that exited before it.
@@ -263,11 +244,11 @@ mod tests {
         }
         let after = voluntary_switches(me).expect("our own status");
         assert!(after >= before + 5, "5 sleeps, {} switches", after - before);
-        let mine = thread_voluntary_switches().expect("our own thread's status");
+        let (mine, _) = crate::sys::thread_context_switches();
         std::thread::sleep(Duration::from_millis(1));
-        let spun = thread_voluntary_switches().expect("our own thread's status");
+        let (slept, _) = crate::sys::thread_context_switches();
         assert!(
-            spun > mine,
+            slept > mine,
             "a sleep on this thread is a switch of this thread"
         );
     }
