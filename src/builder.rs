@@ -15,6 +15,7 @@ use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
+use crate::local_print::{LocalPrint, LocalPrinter};
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
@@ -81,6 +82,7 @@ struct Mapping {
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
+/// | local print on stderr | `$DLT_LOCAL_PRINT_MODE`, else off (see [`with_local_print`](Self::with_local_print)) |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -139,6 +141,8 @@ pub struct DltLayerBuilder {
     /// (tests only).
     initial_levels_spec: Option<String>,
     limits: Limits,
+    /// `None`: `$DLT_LOCAL_PRINT_MODE` decides.
+    local_print: Option<LocalPrint>,
 }
 
 impl DltLayer {
@@ -159,6 +163,7 @@ impl DltLayer {
             initial_level: None,
             initial_levels_spec: None,
             limits: Limits::DEFAULT,
+            local_print: None,
         }
     }
 }
@@ -324,6 +329,56 @@ impl DltLayerBuilder {
         }
     }
 
+    /// Also prints every record on stderr, as libdlt's
+    /// `DLT_LOCAL_PRINT_MODE` does (on stdout there); overrides
+    /// `$DLT_LOCAL_PRINT_MODE`, which decides otherwise (`FORCE_ON`,
+    /// `FORCE_OFF`, `AUTOMATIC`; unset or anything else is off).
+    ///
+    /// [`Init`](crate::Init) composes the printer next to the layer; with
+    /// your own registry, use
+    /// [`build_with_local_print`](Self::build_with_local_print), since
+    /// [`build`](Self::build) returns the DLT layer alone. See
+    /// [`LocalPrint`] for what each mode prints and what it costs the
+    /// calling thread.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use taktora_log::{DltLayer, Init, LocalPrint};
+    ///
+    /// let _logging = Init::new()
+    ///     .with_dlt(DltLayer::builder("NAV").with_local_print(LocalPrint::On))
+    ///     .init();
+    /// tracing::info!("to the daemon and on stderr");
+    /// ```
+    pub fn with_local_print(self, mode: LocalPrint) -> Self {
+        Self {
+            local_print: Some(mode),
+            ..self
+        }
+    }
+
+    /// As [`build`](Self::build), and also returns the stderr printer of
+    /// [`with_local_print`](Self::with_local_print) /
+    /// `$DLT_LOCAL_PRINT_MODE` (`None` when local print is off), for your
+    /// own registry: add it as a layer beside the DLT layer (an `Option`
+    /// of a layer is a layer).
+    ///
+    /// # Examples
+    ///
+    /// See [`LocalPrinter`].
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with_local_print(
+        self,
+    ) -> Result<(DltLayer, Option<LocalPrinter>, FlushGuard), InitError> {
+        let (layer, mut starter) = self.prepare()?;
+        let printer = starter.take_local_print();
+        Ok((layer, printer, starter.start()?))
+    }
+
     /// Validates the configuration, creates the application FIFO, starts
     /// the flusher thread and returns the layer with its guard.
     ///
@@ -390,6 +445,7 @@ impl DltLayerBuilder {
             contexts,
             initial_levels_ignored: levels.env.ignored(),
             limits: self.limits,
+            local_print: self.local_print.unwrap_or_else(LocalPrint::from_env),
         })
     }
 
@@ -499,6 +555,7 @@ struct Validated {
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
     initial_levels_ignored: usize,
     limits: Limits,
+    local_print: LocalPrint,
 }
 
 impl Validated {
@@ -533,6 +590,13 @@ impl Validated {
             self.ecu,
             self.limits.max_frame,
         );
+        let local_print = LocalPrinter::new(
+            self.local_print,
+            contexts.clone(),
+            self.app,
+            self.ecu,
+            counters.clone(),
+        );
         let cfg = flusher::Config {
             dir: self.dir,
             app: self.app,
@@ -551,6 +615,7 @@ impl Validated {
             ctl,
             counters,
             shutdown_timeout: self.limits.shutdown_timeout,
+            local_print,
         };
         Ok((layer, starter))
     }
@@ -629,9 +694,17 @@ pub(crate) struct Starter {
     ctl: channel::ControlHandle,
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
+    /// The stderr printer, when local print is on.
+    local_print: Option<LocalPrinter>,
 }
 
 impl Starter {
+    /// Takes the stderr printer (when local print is on), to compose it
+    /// next to the layer.
+    pub(crate) fn take_local_print(&mut self) -> Option<LocalPrinter> {
+        self.local_print.take()
+    }
+
     /// Starts the flusher thread.
     ///
     /// # Errors

@@ -159,8 +159,9 @@ impl Init {
             }
         };
         match prepared {
-            Some((layer, starter)) => {
-                if !install(layer_with_levels(layer)) {
+            Some((layer, mut starter)) => {
+                let local_print = starter.take_local_print();
+                if !install(layer_with_levels(layer).and_then(local_print)) {
                     return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
                 }
                 let guard = starter.start()?;

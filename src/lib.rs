@@ -84,6 +84,7 @@ mod ids;
 mod init;
 mod layer;
 mod ledger;
+mod local_print;
 mod ring;
 mod stats;
 mod sys;
@@ -103,6 +104,7 @@ pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use local_print::{LocalPrint, LocalPrinter};
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use stats::Stats;
 
