@@ -127,6 +127,33 @@ struct Mapping {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Every setting, at its default value:
+///
+/// ```no_run
+/// use taktora_log::*;
+///
+/// let (layer, guard) = DltLayer::builder("NAV")
+///     .with_app_description(DEFAULT_APP_DESCRIPTION)
+///     .with_default_context(DEFAULT_CONTEXT_ID, DEFAULT_CONTEXT_DESCRIPTION)
+///     .with_ecu_id(DEFAULT_ECU_ID)
+///     .with_pipe_dir(DEFAULT_PIPE_DIR) // unless $DLT_PIPE_DIR says otherwise
+///     .with_initial_level(LogLevel::Info)
+///     .with_channel_capacity(DEFAULT_CHANNEL_CAPACITY)
+///     .with_ring_capacity(DEFAULT_RING_CAPACITY)
+///     .with_ring_bytes(DEFAULT_RING_BYTES)
+///     .with_max_frame(FRAME_CAP)
+///     .with_reconnect_backoff(DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX)
+///     .with_shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+///     .with_local_print(LocalPrint::Off) // unless $DLT_LOCAL_PRINT_MODE says otherwise
+///     .build()?;
+/// # drop((layer, guard));
+/// # Ok::<(), InitError>(())
+/// ```
+///
+/// (`with_initial_level(LogLevel::Info)` is not quite the default: it
+/// registers every context at INFO, where the default lets the daemon
+/// choose.)
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DltLayerBuilder {

@@ -25,6 +25,16 @@
 //! # }
 //! ```
 //!
+//! The three ways in, each as a program in `examples/` of the repository
+//! (run against a private daemon with `DEMO_CMD="cargo run -q --example
+//! NAME" scripts/demo.sh`):
+//!
+//! - [`init`]: every default, the `log` bridge, done (`examples/init.rs`);
+//! - [`Init`] with a [`DltLayerBuilder`]: IDs, contexts, capacities, the
+//!   same one-shot init (`examples/builder.rs`);
+//! - [`DltLayer`] in your own registry, as above
+//!   (`examples/integrator.rs`, `examples/quickstart.rs`).
+//!
 //! # Architecture
 //!
 //! Data flows one way: event → [`DltLayer`] → frame (encoded on the
