@@ -29,7 +29,7 @@
 //! (run against a private daemon with `DEMO_CMD="cargo run -q --example
 //! NAME" scripts/demo.sh`):
 //!
-//! - [`init`]: every default, the `log` bridge, done (`examples/init.rs`);
+//! - [`init()`](fn@init): every default, the `log` bridge, done (`examples/init.rs`);
 //! - [`Init`] with a [`DltLayerBuilder`]: IDs, contexts, capacities, the
 //!   same one-shot init (`examples/builder.rs`);
 //! - [`DltLayer`] in your own registry, as above
