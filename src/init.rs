@@ -180,8 +180,13 @@ impl Init {
         };
         match prepared {
             Some((layer, mut starter)) => {
-                let local_print = starter.take_local_print();
-                if !install(layer_with_levels(layer).and_then(local_print)) {
+                // Composed only when on: a `None` layer inside `and_then`
+                // next to a per-layer filter disables every callsite.
+                let installed = match starter.take_local_print() {
+                    Some(printer) => install(layer_with_levels(layer).and_then(printer)),
+                    None => install(layer_with_levels(layer)),
+                };
+                if !installed {
                     return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
                 }
                 let guard = starter.start()?;

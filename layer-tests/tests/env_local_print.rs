@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use layer_tests::fake_daemon::FakeDaemon;
+use layer_tests::fake_daemon::{FakeDaemon, LOG};
 use layer_tests::wait_until;
 use taktora_log::{Backend, DltLayer, Init, LocalPrint};
 
@@ -56,13 +56,18 @@ fn child() {
     }
     tracing::warn!(n = 3u32, "local print probe");
     tracing::debug!("below the context's INFO level: never printed");
-    let _ = guard.flush(Duration::from_millis(if daemon.is_some() {
-        5000
-    } else {
-        0
-    }));
+    let wait = Duration::from_millis(if daemon.is_some() { 5000 } else { 0 });
+    let outcome = guard.flush(wait);
+    if let Some(mut daemon) = daemon {
+        // Printing is in addition to sending, never instead of it.
+        assert!(outcome.complete, "flush: {outcome:?}");
+        let sent = daemon
+            .drain()
+            .iter()
+            .any(|m| m.kind == LOG && m.contains("local print probe"));
+        assert!(sent, "the probe reached the daemon too");
+    }
     drop(guard);
-    drop(daemon);
 }
 
 /// Runs one case and returns the child's stderr.
