@@ -21,16 +21,26 @@ use crate::stats::Counters;
 use crate::transport::AppFifo;
 
 /// Default application description.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_APP_DESCRIPTION: &str = "";
 /// Default context ID, used for every target no mapping matches.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CONTEXT_ID: &str = "DFLT";
 /// Default description of the default context.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CONTEXT_DESCRIPTION: &str = "default context";
 /// Default ECU ID: libdlt's. The daemon replaces exactly this value with
 /// its own configured `ECUId`.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_ECU_ID: &str = "ECU1";
 /// Where the daemon's FIFO is looked for when `$DLT_PIPE_DIR` is not set
 /// (libdlt's default).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// Default capacity of the channel between the layer and the flusher, in
 /// records.
@@ -43,15 +53,25 @@ pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// build, so a capacity that is not a power of two reserves up to twice
 /// that): 1,474,560 bytes, about 1.4 MiB, by default. The offline ring comes on top (see
 /// [`DEFAULT_RING_BYTES`]).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 /// First delay before reconnecting to an absent daemon; doubles on every
 /// failed attempt up to [`DEFAULT_RECONNECT_MAX`].
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(50);
 /// Longest delay between reconnection attempts (libdlt retries about
 /// every second).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(1);
 /// Longest description the daemon stores (`DLT_USER_MAX_DESCRIPTION`
 /// handling in dlt-daemon 2.18.8 caps it at 256 bytes).
+///
+/// Example: a longer description is refused by `build`, see
+/// [`InitErrorKind`'s example](crate::InitErrorKind#examples) for the
+/// error it returns.
 pub const MAX_DESCRIPTION_LEN: usize = 256;
 
 /// One target-prefix mapping, as given (validated in `build`).
@@ -176,6 +196,8 @@ impl DltLayer {
     /// Starts configuring a layer for the application `app_id`: an
     /// [`AppId`], or a string of 1–4 printable ASCII characters that
     /// [`build`](DltLayerBuilder::build) checks (see [`IntoId`]).
+    ///
+    /// See [`DltLayerBuilder`'s examples](DltLayerBuilder#examples).
     pub fn builder(app_id: impl IntoId<AppId>) -> DltLayerBuilder {
         DltLayerBuilder {
             app: id_text(app_id),
@@ -198,6 +220,8 @@ impl DltLayer {
 impl DltLayerBuilder {
     /// Sets the application description the daemon lists (at most 256
     /// bytes). Defaults to empty.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_app_description(self, description: &str) -> Self {
         Self {
             app_description: description.into(),
@@ -208,6 +232,8 @@ impl DltLayerBuilder {
     /// Sets the context used for targets no mapping matches: a [`CtxId`]
     /// or a string that `build` checks. Defaults to `DFLT`, "default
     /// context".
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_default_context(self, ctx_id: impl IntoId<CtxId>, description: &str) -> Self {
         Self {
             default_context: (id_text(ctx_id), description.into()),
@@ -225,6 +251,8 @@ impl DltLayerBuilder {
     /// starts with it (`app.rx`, not `app`). The longest matching prefix
     /// wins; `log` records map by their target too. Defaults to no
     /// mappings.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_context(
         mut self,
         prefix: &str,
@@ -242,6 +270,8 @@ impl DltLayerBuilder {
     /// Sets the ECU ID written into every message (an [`EcuId`] or a
     /// string that `build` checks). Defaults to `ECU1`,
     /// which the daemon replaces with its own configured ECU ID.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ecu_id(self, ecu_id: impl IntoId<EcuId>) -> Self {
         Self {
             ecu: id_text(ecu_id),
@@ -251,6 +281,8 @@ impl DltLayerBuilder {
 
     /// Sets the directory holding the daemon's FIFO `dlt` (the daemon's
     /// `-t` option). Defaults to `$DLT_PIPE_DIR`, else `/tmp`.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_pipe_dir(self, dir: impl Into<PathBuf>) -> Self {
         Self {
             pipe_dir: Some(dir.into()),
@@ -263,6 +295,8 @@ impl DltLayerBuilder {
     /// Defaults to INFO until the daemon answers, as libdlt does.
     /// `$DLT_INITIAL_LOG_LEVEL` overrides it for the contexts it matches
     /// (see [Log levels](Self#log-levels)).
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_initial_level(self, level: LogLevel) -> Self {
         Self {
             initial_level: Some(level),
@@ -273,6 +307,8 @@ impl DltLayerBuilder {
     /// Sets how many records the channel to the flusher holds (at least
     /// 1). When it is full, the oldest queued record is dropped and
     /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_channel_capacity(self, records: usize) -> Self {
         Self {
             limits: Limits {
@@ -289,6 +325,8 @@ impl DltLayerBuilder {
     /// ([`with_ring_bytes`](Self::with_ring_bytes)); whichever is reached
     /// first drops the oldest record. The byte arena is never made larger
     /// than `records` maximum-size frames can use.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ring_capacity(self, records: usize) -> Self {
         Self {
             limits: Limits {
@@ -304,6 +342,8 @@ impl DltLayerBuilder {
     /// (at least [`FRAME_CAP`], so that any record fits). Defaults to
     /// [`DEFAULT_RING_BYTES`] (384 KiB: about 3,900 records of 100 bytes,
     /// or 276 of the maximum size).
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ring_bytes(self, bytes: usize) -> Self {
         Self {
             limits: Limits {
@@ -318,6 +358,8 @@ impl DltLayerBuilder {
     /// [`MIN_FRAME_LIMIT`] to [`FRAME_CAP`]. Longer
     /// messages are truncated with a visible marker. Defaults to
     /// [`FRAME_CAP`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_max_frame(self, bytes: usize) -> Self {
         Self {
             limits: Limits {
@@ -331,6 +373,8 @@ impl DltLayerBuilder {
     /// Sets the reconnect backoff: the first delay, doubling up to `max`.
     /// Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
     /// [`DEFAULT_RECONNECT_MAX`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_reconnect_backoff(self, initial: Duration, max: Duration) -> Self {
         Self {
             limits: Limits {
@@ -346,6 +390,8 @@ impl DltLayerBuilder {
     /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
     /// that (see [`FlushGuard`]).
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {
             limits: Limits {
@@ -422,6 +468,8 @@ impl DltLayerBuilder {
     ///   of range, or a zero or inverted backoff.
     /// - [`InitErrorKind::Io`]: the application FIFO could not be created
     ///   in `<pipe dir>/dltpipes`, or the thread could not be spawned.
+    ///
+    /// See [the examples](Self#examples).
     pub fn build(self) -> Result<(DltLayer, FlushGuard), InitError> {
         let (layer, starter) = self.prepare()?;
         Ok((layer, starter.start()?))

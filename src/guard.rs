@@ -14,15 +14,21 @@ use crate::stats::{Counters, Stats};
 /// written before it gives up on them (they are then counted in
 /// [`Stats::lost_at_shutdown`]). libdlt waits up to 10 s at exit; a
 /// control loop that is restarting should not.
+///
+/// Example: [every setting at its default](crate::DltLayerBuilder#examples).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Extra time a dropped [`FlushGuard`] grants the flusher after the
 /// shutdown timeout to acknowledge (unregistering and removing its FIFO)
 /// before it stops waiting: a drop returns at most the shutdown timeout
 /// plus this.
+///
+/// See [`FlushGuard`'s example](FlushGuard#examples).
 pub const SHUTDOWN_ACK_GRACE: Duration = Duration::from_millis(500);
 
 /// What a [`FlushGuard::flush`] barrier achieved.
+///
+/// See [`FlushGuard`'s example](FlushGuard#examples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FlushOutcome {
@@ -51,6 +57,23 @@ pub struct FlushOutcome {
 /// for the flusher's acknowledgement (2.5 s by default); if none comes in time, it returns
 /// anyway and leaves the thread to finish on its own: dropping never
 /// hangs.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let (layer, guard) = taktora_log::DltLayer::builder("NAV").build()?;
+/// // ... install `layer` in a registry and log ...
+/// # drop(layer);
+/// let outcome = guard.flush(Duration::from_secs(1));
+/// if !outcome.complete {
+///     eprintln!("{} records not yet written", outcome.pending);
+/// }
+/// println!("written so far: {}", guard.stats().written);
+/// drop(guard); // at most DEFAULT_SHUTDOWN_TIMEOUT + SHUTDOWN_ACK_GRACE
+/// # Ok::<(), taktora_log::InitError>(())
+/// ```
 #[must_use = "dropping the guard stops the flusher: keep it alive while logging"]
 pub struct FlushGuard {
     ctl: ControlHandle,
@@ -91,6 +114,8 @@ impl FlushGuard {
     /// With several threads logging at once, "emitted before this call"
     /// is a count: the barrier completes once as many records as had been
     /// emitted when it was called are resolved.
+    ///
+    /// See [the example](Self#examples).
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         let deadline = Instant::now() + timeout;
         let target = self.counters.snapshot(0).emitted;
@@ -114,6 +139,7 @@ impl FlushGuard {
     }
 
     /// A snapshot of the pipeline's counters.
+    /// See [the example](Self#examples).
     pub fn stats(&self) -> Stats {
         self.counters.snapshot(self.ctl.queued() as u64)
     }

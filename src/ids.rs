@@ -67,6 +67,8 @@ macro_rules! id_type {
             ///
             /// Returns an [`IdError`] saying why `s` was rejected: empty,
             /// longer than 4 bytes, or containing a byte outside `!`..=`~`.
+            ///
+            /// See [the type's examples](Self#examples).
             pub const fn new(s: &str) -> Result<Self, IdError> {
                 match parse_id(s) {
                     Ok(b) => Ok(Self(b)),
@@ -75,6 +77,7 @@ macro_rules! id_type {
             }
 
             /// The 4 wire bytes, padded with `\0`.
+            /// See [the type's examples](Self#examples).
             pub const fn as_bytes(&self) -> &[u8; ID_LEN] {
                 &self.0
             }
