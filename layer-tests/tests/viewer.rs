@@ -9,7 +9,13 @@
 //! bits).
 //!
 //! The viewer's table prints argument values, not their names; the names
-//! are checked on the very bytes the viewer read, with `dlt_parse`.
+//! are checked on the very bytes the viewer read, with `dlt_parse`. The
+//! last record is longer than a frame: the viewer must show it cut, ending
+//! in libdlt's truncation marker.
+//!
+//! Not asserted: 128-bit integers (`u128`/`i128` fields), which are sent
+//! as DLT 128-bit arguments and which DLT Viewer 2.23 shows as `?` (the
+//! README says so).
 //!
 //! Needs `dlt-daemon`, `dlt-receive` and `dlt-viewer`: without them the
 //! test is ignored on a developer machine, and fails under `CI=true`.
@@ -22,7 +28,7 @@ use layer_tests::{
     require_dlt_tools, require_dlt_viewer, try_wait_until, viewer_rows, Capture, PrivateDaemon,
     ViewerRow,
 };
-use taktora_log::{DltLayer, LogLevel};
+use taktora_log::{DltLayer, LogLevel, TRUNCATION_MARKER};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
@@ -141,7 +147,13 @@ fn log_everything() {
     log::warn!(target: "viewer::net", "log-warn {}", 3);
     log::info!("log-info");
     tracing::error!("");
+    // Longer than a frame: cut, and ending in libdlt's marker.
+    tracing::info!("{}", LONG.repeat(LONG_REPEAT));
 }
+
+/// The text of the last, truncated record: `LONG` repeated.
+const LONG: &str = "long ";
+const LONG_REPEAT: usize = 400;
 
 #[test]
 #[cfg_attr(
@@ -182,7 +194,7 @@ fn dlt_viewer_shows_every_record_with_app_context_level_session_and_typed_args()
         ARRIVAL,
         "every record stored by dlt-receive -o",
         stored,
-        |n| *n >= EXPECTED.len(),
+        |n| *n > EXPECTED.len(),
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
 
@@ -191,7 +203,7 @@ fn dlt_viewer_shows_every_record_with_app_context_level_session_and_typed_args()
     let table: Vec<String> = rows.iter().map(|r| format!("{r:?}")).collect();
     assert_eq!(
         ours.len(),
-        EXPECTED.len(),
+        EXPECTED.len() + 1,
         "one viewer row per record; the table:\n{table:#?}"
     );
     let pid = std::process::id().to_string();
@@ -220,10 +232,25 @@ fn dlt_viewer_shows_every_record_with_app_context_level_session_and_typed_args()
         assert_eq!(got, expected, "record {i} in the viewer: {row:?}");
     }
 
+    // The truncated record: a cut message ending in the marker, still one
+    // argument, as libdlt's own truncation shows.
+    let cut = ours[EXPECTED.len()];
+    assert_eq!(
+        (cut.ctid.as_str(), cut.subtype.as_str(), cut.args.as_str()),
+        ("MAIN", "info", "1"),
+        "{cut:?}"
+    );
+    assert!(
+        cut.payload.starts_with(LONG)
+            && cut.payload.ends_with(TRUNCATION_MARKER)
+            && cut.payload.len() < LONG.len() * LONG_REPEAT,
+        "a cut message ending in {TRUNCATION_MARKER:?}: {cut:?}"
+    );
+
     // The names, on the bytes the viewer read.
     let bytes = std::fs::read(capture.file()).expect("read the capture");
     let messages = our_messages(&bytes);
-    assert_eq!(messages.len(), EXPECTED.len(), "stored records");
+    assert_eq!(messages.len(), EXPECTED.len() + 1, "stored records");
     for (i, (msg, want)) in messages.iter().zip(&EXPECTED).enumerate() {
         let packet = DltPacketSlice::from_slice(msg).expect("dlt_parse reads the stored message");
         let names: Vec<Option<String>> = packet
