@@ -90,10 +90,10 @@ const VIEWER_INSTALL_HINT: &str =
 pub fn require_dlt_viewer() -> bool {
     let path = env::var_os("PATH");
     let ci = env::var("CI").ok();
-    if find_in_path(VIEWER_TOOL, path.as_deref()).is_some() {
+    let Err(in_ci) = check_viewer(path.as_deref(), ci.as_deref()) else {
         return true;
-    }
-    if is_ci(ci.as_deref()) {
+    };
+    if in_ci {
         panic!(
             "CI=true but {VIEWER_TOOL} not found on PATH; viewer tests must not be skipped \
              in CI. {VIEWER_INSTALL_HINT}"
@@ -106,6 +106,15 @@ pub fn require_dlt_viewer() -> bool {
         thread.name().unwrap_or("this test")
     );
     false
+}
+
+/// The decision behind [`require_dlt_viewer`] on explicit `PATH` and
+/// `CI` values: `Ok` when the viewer is there, else `Err(in CI)`.
+fn check_viewer(path: Option<&OsStr>, ci: Option<&str>) -> Result<(), bool> {
+    match find_in_path(VIEWER_TOOL, path) {
+        Some(_) => Ok(()),
+        None => Err(is_ci(ci)),
+    }
 }
 
 /// What [`check_tools`] found missing, and whether we are in CI.
@@ -206,6 +215,23 @@ mod tests {
             );
         }
         assert_eq!(check_tools(None, Some("true")).map_err(|m| m.ci), Err(true));
+    }
+
+    #[test]
+    fn the_viewer_is_found_skipped_outside_ci_and_required_in_ci() {
+        let with = fake_bin(&["dlt-viewer"]);
+        let without = fake_bin(&["dlt-daemon", "dlt-receive", "dlt-control"]);
+        assert_eq!(check_viewer(Some(&path_of(&with)), Some("true")), Ok(()));
+        assert_eq!(check_viewer(Some(&path_of(&without)), None), Err(false));
+        assert_eq!(
+            check_viewer(Some(&path_of(&without)), Some("false")),
+            Err(false)
+        );
+        assert_eq!(
+            check_viewer(Some(&path_of(&without)), Some("true")),
+            Err(true)
+        );
+        assert_eq!(check_viewer(None, Some("1")), Err(true));
     }
 
     #[test]
