@@ -15,8 +15,13 @@ mod tool_path;
 
 use tool_path::{find_in_path, is_ci, REQUIRED_TOOLS};
 
+#[path = "src/variant_table.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod variant_table;
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(no_dlt_tools)");
+    variants();
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CI");
@@ -43,6 +48,40 @@ fn main() {
         println!(
             "cargo::warning={} not found on PATH: the dlt-daemon tests will be reported as \
              ignored. Install: sudo apt-get install dlt-daemon dlt-tools (or scripts/install-deps.sh)",
+            missing.join(", ")
+        );
+    }
+}
+
+/// Emits `cfg(no_daemon_<variant>)` for every daemon variant of the matrix
+/// that `scripts/build-daemons.sh` has not built, unless in CI, where the
+/// variant tests must run and fail.
+fn variants() {
+    for key in ["TAKTORA_DAEMON_CACHE", "XDG_CACHE_HOME", "HOME"] {
+        println!("cargo::rerun-if-env-changed={key}");
+    }
+    let ci = is_ci(env::var("CI").ok().as_deref());
+    let mut missing = Vec::new();
+    for v in variant_table::VARIANTS {
+        println!("cargo::rustc-check-cfg=cfg({})", v.missing_cfg());
+        if v.packaged {
+            continue;
+        }
+        if let Some(bin) = v.daemon_binary() {
+            // Rebuild when it appears or goes.
+            println!("cargo::rerun-if-changed={}", bin.display());
+        }
+        if !v.is_built() {
+            missing.push(v.name);
+            if !ci {
+                println!("cargo::rustc-cfg={}", v.missing_cfg());
+            }
+        }
+    }
+    if !missing.is_empty() && !ci {
+        println!(
+            "cargo::warning=dlt-daemon variants not built: {}; their tests will be reported as \
+             ignored. Build them with: scripts/build-daemons.sh",
             missing.join(", ")
         );
     }

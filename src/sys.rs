@@ -136,6 +136,25 @@ pub(crate) fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
     }
 }
 
+/// Bytes (on Linux, for a UNIX stream socket, the memory of the buffers
+/// holding them, which is at least the bytes) sent on the socket `fd` and
+/// not yet read by its peer (`ioctl(SIOCOUTQ)`, alias `TIOCOUTQ`).
+///
+/// # Errors
+///
+/// Returns the OS error of `ioctl(2)`.
+pub(crate) fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer,
+    // which points at `n`, valid and writable for the call; `fd` is open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n.max(0) as usize)
+    }
+}
+
 /// Blocks `SIGPIPE` for the calling thread only.
 ///
 /// A write to a FIFO whose reader has gone then fails with `EPIPE`

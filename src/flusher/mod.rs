@@ -46,7 +46,7 @@ use crate::ledger::Loss;
 use crate::ring::{OfflineRing, PushOutcome};
 use crate::stats::Counters;
 use crate::sys;
-use crate::transport::{AppFifo, DaemonFifo, OpenError};
+use crate::transport::{AppFifo, DaemonLink, OpenError};
 use batch::Sent;
 use pacing::{Pacing, Wait};
 use report::{LossReport, RecentWrites};
@@ -116,7 +116,7 @@ enum Conn {
 /// An open connection to the daemon.
 #[derive(Debug)]
 struct Link {
-    fifo: DaemonFifo,
+    daemon: DaemonLink,
     /// Registration messages written so far; records are written only
     /// once all are.
     registered: usize,
@@ -211,7 +211,9 @@ impl Flusher {
     fn has_work(&self) -> bool {
         match &self.conn {
             Conn::Up(link) if link.congested => false,
-            Conn::Up(_) => !self.ring.is_empty() || self.ends.bell.arrived(),
+            Conn::Up(link) => {
+                !self.ring.is_empty() || link.daemon.has_pending() || self.ends.bell.arrived()
+            }
             Conn::Down { .. } => self.ends.bell.arrived(),
         }
     }
@@ -277,7 +279,8 @@ impl Flusher {
         let Some((deadline, _)) = &self.shutdown else {
             return false;
         };
-        let drained = self.ring.is_empty() && self.ends.rx.is_empty();
+        let unsent = matches!(&self.conn, Conn::Up(link) if link.daemon.has_pending());
+        let drained = self.ring.is_empty() && self.ends.rx.is_empty() && !unsent;
         drained || Instant::now() >= *deadline
     }
 
@@ -285,21 +288,30 @@ impl Flusher {
 
     fn housekeeping(&mut self) {
         self.read_app_fifo();
-        if matches!(&self.conn, Conn::Up(link) if link.fifo.is_replaced()) {
+        if matches!(&self.conn, Conn::Up(link) if link.daemon.is_replaced()) {
             // The daemon was restarted (or stopped) while we were idle.
             self.lost_connection();
             self.reconnect_if_due(Instant::now());
         }
     }
 
-    /// Applies what the daemon wrote into our FIFO: log levels, the
-    /// client-connected state, ignored injections (see `LevelControl`).
+    /// Applies what the daemon wrote into our FIFO, or, on a UNIX-socket
+    /// daemon, on the connection: log levels, the client-connected state,
+    /// ignored injections (see `LevelControl`).
     fn read_app_fifo(&mut self) {
         let contexts = &*self.cfg.contexts;
         let mut changed = false;
         let mut buf = [0u8; 512];
+        let mut socket = match &mut self.conn {
+            Conn::Up(link) => link.daemon.as_control_socket(),
+            Conn::Down { .. } => None,
+        };
         loop {
-            let n = match self.app_fifo.read(&mut buf) {
+            let read = match socket.as_mut() {
+                Some(s) => s.read(&mut buf),
+                None => self.app_fifo.read(&mut buf),
+            };
+            let n = match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -319,11 +331,11 @@ impl Flusher {
             Conn::Down { retry_at, backoff } if now >= retry_at => backoff,
             _ => return,
         };
-        match DaemonFifo::open(&self.cfg.dir) {
-            Ok(fifo) => {
+        match DaemonLink::open(&self.cfg.dir) {
+            Ok(daemon) => {
                 Counters::bump(&self.counters.connects);
                 self.conn = Conn::Up(Link {
-                    fifo,
+                    daemon,
                     registered: 0,
                     congested: false,
                 });
@@ -346,7 +358,7 @@ impl Flusher {
     fn lost_connection(&mut self) {
         if let Conn::Up(link) = &self.conn {
             Counters::bump(&self.counters.disconnects);
-            if let Ok(unread) = link.fifo.unread_bytes() {
+            if let Ok(unread) = link.daemon.unread_bytes() {
                 let lost = self.recent.records_within(unread);
                 self.counters.losses.record_unconfirmed(lost);
             }
@@ -414,7 +426,11 @@ impl Flusher {
                 let report = (self.counters.losses.report())
                     .map(|r| LossReport::new(r, &self.cfg, self.pid));
                 if report.is_none() && self.ring.is_empty() {
-                    link.congested = false;
+                    // A socket may still hold the rest of the last batch.
+                    link.congested = match link.daemon.flush_pending() {
+                        Ok(done) => !done,
+                        Err(_) => return self.lost_connection(),
+                    };
                     return;
                 }
                 let (ring, recent) = (&mut self.ring, &mut self.recent);
@@ -458,7 +474,7 @@ impl Flusher {
         let Conn::Up(link) = &mut self.conn else {
             return;
         };
-        let fd = std::os::fd::AsFd::as_fd(&link.fifo);
+        let fd = std::os::fd::AsFd::as_fd(&link.daemon);
         if let Ok((_, w)) = sys::poll2(None, Some(fd), t) {
             if w.writable || w.error {
                 link.congested = false;
@@ -478,7 +494,7 @@ impl Flusher {
         self.counters.buffered.store(0, Relaxed);
         if let Conn::Up(link) = &mut self.conn {
             if link.registered == self.registration.len() {
-                batch::write_unregistration(&mut link.fifo, &self.cfg, self.pid);
+                batch::write_unregistration(&mut link.daemon, &self.cfg, self.pid);
             }
         }
         self.complete_flushes();
