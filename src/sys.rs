@@ -1,7 +1,8 @@
 //! The operating-system calls that `std` does not expose, each behind a
-//! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)` and
-//! `pthread_sigmask`. This is the only module with `unsafe`; it knows
-//! nothing of DLT, frames or tracing.
+//! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)`,
+//! `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)` and `pthread_sigmask`. This
+//! is the only module with `unsafe`; it knows nothing of DLT, frames or
+//! tracing.
 #![allow(unsafe_code)] // The OS interface needs it; every block has a SAFETY note.
 
 use std::ffi::CString;
@@ -152,6 +153,32 @@ pub(crate) fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n.max(0) as usize)
+    }
+}
+
+/// Sets the socket `fd`'s send buffer (`SO_SNDBUF`) to `bytes` (clamped
+/// to `c_int`; Linux doubles it and applies its minimum).
+///
+/// # Errors
+///
+/// Returns the OS error of `setsockopt(2)`.
+pub(crate) fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let v: libc::c_int = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: SO_SNDBUF reads one c_int from the pointer, which points at
+    // `v` with the size passed; `fd` is open for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
     }
 }
 

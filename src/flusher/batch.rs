@@ -70,7 +70,12 @@ impl<'a> Batch<'a> {
             return Sent::Ok;
         }
         match daemon.send(&self.slices) {
-            Ok(()) => Sent::Ok,
+            Ok(()) => {
+                if daemon.has_pending() {
+                    Counters::bump(&counters.partial_writes);
+                }
+                Sent::Ok
+            }
             Err(SendError::WouldBlock) => Sent::Blocked,
             Err(SendError::Gone(e)) => {
                 counters.note_error(&e);

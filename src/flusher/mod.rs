@@ -70,6 +70,8 @@ pub(crate) struct Config {
     pub(crate) ring_bytes: usize,
     pub(crate) reconnect_initial: Duration,
     pub(crate) reconnect_max: Duration,
+    /// `SO_SNDBUF` for a UNIX-socket daemon, if the user set one.
+    pub(crate) socket_send_buffer: Option<usize>,
 }
 
 /// Starts the flusher thread. `app_fifo` was created by the builder, so
@@ -331,7 +333,7 @@ impl Flusher {
             Conn::Down { retry_at, backoff } if now >= retry_at => backoff,
             _ => return,
         };
-        match DaemonLink::open(&self.cfg.dir) {
+        match DaemonLink::open(&self.cfg.dir, self.cfg.socket_send_buffer) {
             Ok(daemon) => {
                 Counters::bump(&self.counters.connects);
                 self.conn = Conn::Up(Link {

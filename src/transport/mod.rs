@@ -38,16 +38,19 @@ pub(crate) enum DaemonLink {
 
 impl DaemonLink {
     /// Connects to the daemon in `dir`: to its socket when `<dir>/dlt` is
-    /// one, else to its FIFO.
+    /// one (with `send_buffer` as its `SO_SNDBUF`, if given), else to its
+    /// FIFO.
     ///
     /// # Errors
     ///
     /// [`OpenError::Absent`] when no daemon is there,
     /// [`OpenError::Failed`] for any other failure.
-    pub(crate) fn open(dir: &Path) -> Result<Self, OpenError> {
+    pub(crate) fn open(dir: &Path, send_buffer: Option<usize>) -> Result<Self, OpenError> {
         let path = dir.join(DAEMON_ENDPOINT);
         match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_socket() => DaemonSocket::connect(&path).map(Self::Socket),
+            Ok(m) if m.file_type().is_socket() => {
+                DaemonSocket::connect(&path, send_buffer).map(Self::Socket)
+            }
             _ => DaemonFifo::open(dir).map(Self::Fifo),
         }
     }

@@ -41,7 +41,8 @@ pub(crate) struct DaemonSocket {
 
 impl DaemonSocket {
     /// Connects to the socket at `path` and makes the connection
-    /// non-blocking. Connecting to a local socket completes at once (or
+    /// non-blocking, with `send_buffer` as its `SO_SNDBUF` if given.
+    /// Connecting to a local socket completes at once (or
     /// fails with `ECONNREFUSED` when nobody listens, as after a killed
     /// daemon).
     ///
@@ -49,10 +50,13 @@ impl DaemonSocket {
     ///
     /// [`OpenError::Absent`] when no daemon listens (`ENOENT`,
     /// `ECONNREFUSED`), [`OpenError::Failed`] for any other failure.
-    pub(crate) fn connect(path: &Path) -> Result<Self, OpenError> {
+    pub(crate) fn connect(path: &Path, send_buffer: Option<usize>) -> Result<Self, OpenError> {
         let meta = fs::metadata(path).map_err(absent_or_failed)?;
         let stream = UnixStream::connect(path).map_err(absent_or_failed)?;
         stream.set_nonblocking(true).map_err(OpenError::Failed)?;
+        if let Some(bytes) = send_buffer {
+            sys::set_send_buffer(stream.as_fd(), bytes).map_err(OpenError::Failed)?;
+        }
         Ok(Self {
             stream,
             path: path.to_path_buf(),
@@ -241,55 +245,62 @@ mod tests {
     fn no_listener_is_absent() {
         let (_dir, l, path) = listener();
         drop(l); // the socket file stays, nobody listens: ECONNREFUSED
-        match DaemonSocket::connect(&path) {
+        match DaemonSocket::connect(&path, Some(4096)) {
             Err(OpenError::Absent(e)) => assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
             other => panic!("expected ECONNREFUSED, got {other:?}"),
         }
     }
 
+    /// Reads what `peer` has now, at most `max` bytes, into `got`.
+    fn read_some(peer: &mut UnixStream, got: &mut Vec<u8>, max: usize) {
+        let mut buf = vec![0u8; max];
+        match peer.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     #[test]
-    fn a_full_socket_keeps_the_rest_of_a_batch_and_writes_it_first() {
+    fn partial_writes_keep_the_rest_of_a_batch_and_write_it_first() {
         let (_dir, l, path) = listener();
-        let mut s = DaemonSocket::connect(&path).expect("connect");
+        // A small send buffer: the kernel takes a 4096-byte batch in parts.
+        let mut s = DaemonSocket::connect(&path, Some(4096)).expect("connect");
         let (mut peer, _) = l.accept().expect("accept");
         peer.set_nonblocking(true).expect("nonblocking");
-        // Fill the socket until a batch is taken only in part (or not at all).
         let mut sent = Vec::new();
-        let mut k = 0u32;
-        while !s.has_pending() {
-            let batch: Vec<u8> = (0..PIPE_BUF).map(|i| (k as usize + i) as u8).collect();
+        let mut got = Vec::new();
+        let (mut batches, mut partial) = (0u32, 0u32);
+        while batches < 200 {
+            let batch: Vec<u8> = (0..PIPE_BUF)
+                .map(|i| (batches as usize * 7 + i) as u8)
+                .collect();
             match s.send(&[IoSlice::new(&batch[..100]), IoSlice::new(&batch[100..])]) {
-                Ok(()) => sent.extend_from_slice(&batch),
-                Err(SendError::WouldBlock) => break,
+                Ok(()) => {
+                    sent.extend_from_slice(&batch);
+                    batches += 1;
+                    partial += u32::from(s.has_pending());
+                }
+                // A slow reader: a little at a time.
+                Err(SendError::WouldBlock) => read_some(&mut peer, &mut got, 700),
                 Err(e) => panic!("{e:?}"),
             }
-            k += 1;
-            assert!(k < 100_000, "socket never filled");
         }
+        assert!(partial > 0, "the small buffer forced partial writes");
         assert!(s.unread_bytes() > 0, "queued bytes are the bound");
-        // While a remainder waits, nothing new is written.
-        let mut got = Vec::new();
-        let mut buf = [0u8; 65536];
-        loop {
-            match peer.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if s.flush_pending().expect("flush") && got.len() == sent.len() {
-                        break;
-                    }
-                }
-                Err(e) => panic!("{e}"),
-            }
+        while got.len() < sent.len() {
+            s.flush_pending().expect("flush");
+            read_some(&mut peer, &mut got, 65536);
         }
-        assert_eq!(got.len(), sent.len(), "every accepted byte arrives");
-        assert!(got == sent, "in order, none torn or doubled");
+        assert!(!s.has_pending());
+        assert_eq!(got.len(), sent.len(), "every accepted byte arrives once");
+        assert!(got == sent, "in order, no batch torn or interleaved");
     }
 
     #[test]
     fn peer_close_is_seen_by_read() {
         let (_dir, l, path) = listener();
-        let mut s = DaemonSocket::connect(&path).expect("connect");
+        let mut s = DaemonSocket::connect(&path, None).expect("connect");
         let (peer, _) = l.accept().expect("accept");
         assert!(!s.is_replaced());
         drop(peer);
