@@ -32,6 +32,11 @@ pub struct Stats {
     pub dropped_no_flusher: u64,
     /// Records still buffered when the flusher had to stop at shutdown.
     pub lost_at_shutdown: u64,
+    /// Records dropped because they exceeded the hard trace-load limit
+    /// the daemon set for their context (TRACE_LOAD, daemons built with
+    /// trace-load control), as libdlt drops them; also in the next
+    /// `taktora.log.dropped` record as `trace_load=K`.
+    pub dropped_trace_load: u64,
     /// Of the `written` records, how many may have died unread in the FIFO
     /// of a daemon that then went away (an upper bound: no application
     /// can know whether the daemon read them). Reported, like drops, in
@@ -159,6 +164,7 @@ impl Counters {
             dropped_ring_full: losses.ring_full,
             dropped_no_flusher: losses.no_flusher,
             lost_at_shutdown: losses.at_shutdown,
+            dropped_trace_load: losses.trace_load,
             unconfirmed: losses.unconfirmed,
             truncated: self.truncated.load(Relaxed),
             reentrant: self.reentrant.load(Relaxed),

@@ -28,6 +28,7 @@
 mod batch;
 mod pacing;
 mod report;
+mod trace_load;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -50,6 +51,7 @@ use crate::transport::{AppFifo, DaemonLink, OpenError};
 use batch::Sent;
 use pacing::{Pacing, Wait};
 use report::{LossReport, RecentWrites};
+use trace_load::TraceLoad;
 
 /// Name of the flusher thread.
 pub(crate) const THREAD_NAME: &str = "taktora-log-flusher";
@@ -145,6 +147,8 @@ struct Flusher {
     ring: OfflineRing,
     conn: Conn,
     levels: LevelControl,
+    /// The daemon's trace-load limits, applied as records leave the channel.
+    trace_load: TraceLoad,
     /// Registration messages, written after every connect.
     registration: Vec<Frame>,
     recent: RecentWrites,
@@ -170,6 +174,7 @@ impl Flusher {
                 backoff: cfg.reconnect_initial,
             },
             registration: batch::registration_frames(&cfg, pid),
+            trace_load: TraceLoad::new(cfg.contexts.iter().count()),
             cfg,
             pid,
             app_fifo,
@@ -317,7 +322,12 @@ impl Flusher {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            changed |= self.levels.feed(&buf[..n], contexts, &self.counters);
+            let trace_load = &mut self.trace_load;
+            changed |= self
+                .levels
+                .feed_with(&buf[..n], contexts, &self.counters, |m| {
+                    trace_load.on_msg(m, contexts)
+                });
         }
         if changed {
             // Make tracing ask the layer again which callsites are enabled.
@@ -383,11 +393,12 @@ impl Flusher {
         let limited = matches!(self.conn, Conn::Up(_));
         self.ends.bell.looking();
         let mut taken = 0;
+        let now = self.trace_load.is_active().then(sys::monotonic_timestamp);
         while !limited || self.ring.fits(FRAME_CAP) {
             let Ok(slot) = self.ends.rx.try_recv() else {
                 break;
             };
-            self.store(slot);
+            self.store(slot, now);
             taken += 1;
         }
         if taken > 0 {
@@ -397,15 +408,21 @@ impl Flusher {
     }
 
     /// Moves the record in `slot` into the ring and frees the slot; the
-    /// records it displaces are dropped and counted.
-    fn store(&mut self, slot: Slot) {
-        let ring = &mut self.ring;
-        let outcome = self.ends.take_record(slot, |bytes| ring.push(bytes));
+    /// records it displaces are dropped and counted. With trace-load
+    /// limits (`now` is then the time), a record over its hard limit is
+    /// dropped instead.
+    fn store(&mut self, slot: Slot, now: Option<u32>) {
+        let (ring, limits, contexts) = (&mut self.ring, &mut self.trace_load, &*self.cfg.contexts);
+        let outcome = self.ends.take_record(slot, |bytes| match now {
+            Some(t) if !limits.admit(bytes, t, contexts) => None,
+            _ => Some(ring.push(bytes)),
+        });
         let displaced = match outcome {
-            Ok(PushOutcome::Stored) => 0,
-            Ok(PushOutcome::StoredDroppedOldest(n)) => n as u64,
+            None => return self.counters.losses.record(Loss::TraceLoad, 1),
+            Some(Ok(PushOutcome::Stored)) => 0,
+            Some(Ok(PushOutcome::StoredDroppedOldest(n))) => n as u64,
             // Never happens: a frame is at most FRAME_CAP, the ring's limit.
-            Err(_) => 1,
+            Some(Err(_)) => 1,
         };
         self.counters.losses.record(Loss::RingFull, displaced);
     }

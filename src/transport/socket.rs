@@ -30,8 +30,9 @@ pub(crate) struct DaemonSocket {
     dev: u64,
     ino: u64,
     /// The unwritten rest of a partly written batch (a batch is at most
-    /// `PIPE_BUF` bytes), written before anything else.
-    pending: ArrayVec<u8, PIPE_BUF>,
+    /// `PIPE_BUF` bytes), written before anything else; allocated once per
+    /// connection.
+    pending: Box<ArrayVec<u8, PIPE_BUF>>,
     /// The socket's send queue right after our last write: the daemon had
     /// not read at most this many bytes then, and we wrote nothing since.
     queued_after_last_write: usize,
@@ -62,7 +63,7 @@ impl DaemonSocket {
             path: path.to_path_buf(),
             dev: meta.dev(),
             ino: meta.ino(),
-            pending: ArrayVec::new(),
+            pending: Box::new(ArrayVec::new()),
             queued_after_last_write: 0,
             peer_closed: false,
         })
@@ -108,7 +109,7 @@ impl DaemonSocket {
     /// [`SendError::Gone`] when the daemon is gone.
     pub(crate) fn flush_pending(&mut self) -> Result<bool, SendError> {
         while !self.pending.is_empty() {
-            match self.stream.write(&self.pending) {
+            match self.stream.write(self.pending.as_slice()) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.pending.drain(..n);
