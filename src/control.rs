@@ -121,6 +121,10 @@ pub(crate) struct ControlCounters {
     /// Records of a known type with invalid content (a level above 6, a
     /// log state outside -1..=1); each whole record is consumed and dropped.
     pub(crate) malformed: u64,
+    /// Headers with the DLT protocol v2 pattern `DUH\x02`: a daemon
+    /// started with `-x 2` (3.0.0), which misreads our v1 messages. Their
+    /// bytes count as garbage too.
+    pub(crate) v2_headers: u64,
 }
 
 /// Where the parser is in the stream between two [`ControlParser::feed`]
@@ -231,6 +235,7 @@ impl ControlParser {
                 garbage_bytes: 0,
                 unknown_types: 0,
                 malformed: 0,
+                v2_headers: 0,
             },
         }
     }
@@ -304,6 +309,9 @@ impl ControlParser {
                 self.filled += 1;
                 input = rest;
             } else {
+                if self.filled == USER_PATTERN.len() - 1 && b == 2 {
+                    self.counters.v2_headers = self.counters.v2_headers.saturating_add(1);
+                }
                 // Keep `b`: it is looked at again as a possible start.
                 self.add_garbage(self.filled);
                 self.filled = 0;
@@ -502,6 +510,18 @@ impl LevelControl {
         changed
     }
 
+    /// Everything the daemon sent that shows it read our registration:
+    /// decoded messages and protocol-v2 headers, since construction.
+    pub(crate) fn replies(&self) -> u64 {
+        let c = self.parser.counters();
+        c.messages.saturating_add(c.v2_headers)
+    }
+
+    /// Protocol-v2 headers seen since construction.
+    pub(crate) fn v2_headers(&self) -> u64 {
+        self.parser.counters().v2_headers
+    }
+
     /// Copies the counters into `counters`. Call after the interest cache
     /// was rebuilt, so that a reader who sees `levels_applied` move also
     /// finds the new level in effect.
@@ -578,6 +598,7 @@ mod tests {
             garbage_bytes,
             unknown_types,
             malformed,
+            v2_headers: 0,
         }
     }
 
@@ -644,6 +665,14 @@ mod tests {
         let (msgs, c) = parse_both_ways(&stream);
         assert_eq!(msgs, [head, a, b, ControlMsg::LogState(1)]);
         assert_eq!(c, counters(4, 0, 0, 0), "nothing malformed or skipped");
+        // A protocol-v2 LOG_STATE (a daemon started with -x 2) is
+        // recognised, and skipped as garbage.
+        let mut v2 = b"DUH\x02".to_vec();
+        v2.extend(USER_MSG_LOG_STATE.to_ne_bytes());
+        v2.push(1);
+        let (msgs, c) = parse_both_ways(&v2);
+        assert!(msgs.is_empty());
+        assert_eq!((c.v2_headers, c.garbage_bytes), (1, 9), "{c:?}");
         // An empty list is one message.
         let (msgs, _) = parse_both_ways(&encode(&ControlMsg::TraceLoad { count: 0 }, &[]));
         assert_eq!(msgs, [ControlMsg::TraceLoad { count: 0 }]);

@@ -35,6 +35,8 @@ pub(crate) enum Loss {
     /// Over the daemon's hard trace-load limit for its context
     /// (TRACE_LOAD): dropped by the flusher, as libdlt drops it.
     TraceLoad,
+    /// The daemon speaks DLT protocol v2, which would misread the record.
+    ProtocolV2,
 }
 
 /// What one summary record is about to report; handed back to
@@ -71,6 +73,7 @@ pub(crate) struct LossLedger {
     no_flusher: AtomicU64,
     at_shutdown: AtomicU64,
     trace_load: AtomicU64,
+    protocol_v2: AtomicU64,
     /// Trace-load drops covered by committed reports.
     trace_load_reported: AtomicU64,
     /// Reportable drops ever (`queue_full + ring_full`, in index order).
@@ -96,13 +99,19 @@ pub(crate) struct LossCounts {
     pub(crate) no_flusher: u64,
     pub(crate) at_shutdown: u64,
     pub(crate) trace_load: u64,
+    pub(crate) protocol_v2: u64,
     pub(crate) unconfirmed: u64,
 }
 
 impl LossCounts {
     /// Every drop, whatever its cause.
     pub(crate) fn dropped(&self) -> u64 {
-        self.queue_full + self.ring_full + self.no_flusher + self.at_shutdown + self.trace_load
+        self.queue_full
+            + self.ring_full
+            + self.no_flusher
+            + self.at_shutdown
+            + self.trace_load
+            + self.protocol_v2
     }
 }
 
@@ -114,6 +123,7 @@ impl LossLedger {
             no_flusher: AtomicU64::new(0),
             at_shutdown: AtomicU64::new(0),
             trace_load: AtomicU64::new(0),
+            protocol_v2: AtomicU64::new(0),
             trace_load_reported: AtomicU64::new(0),
             reportable: AtomicU64::new(0),
             reported: AtomicU64::new(0),
@@ -140,6 +150,7 @@ impl LossLedger {
             Loss::NoFlusher => &self.no_flusher,
             Loss::AtShutdown => &self.at_shutdown,
             Loss::TraceLoad => &self.trace_load,
+            Loss::ProtocolV2 => &self.protocol_v2,
         };
         counter.fetch_add(n, Relaxed);
         if matches!(cause, Loss::QueueFull | Loss::RingFull | Loss::TraceLoad) {
@@ -223,6 +234,7 @@ impl LossLedger {
             no_flusher: self.no_flusher.load(Relaxed),
             at_shutdown: self.at_shutdown.load(Relaxed),
             trace_load: self.trace_load.load(Relaxed),
+            protocol_v2: self.protocol_v2.load(Relaxed),
             unconfirmed: self.unconfirmed_total.load(Relaxed),
         }
     }

@@ -56,6 +56,12 @@ use trace_load::TraceLoad;
 /// Name of the flusher thread.
 pub(crate) const THREAD_NAME: &str = "taktora-log-flusher";
 
+/// How long records wait, after registering with a UNIX-socket daemon,
+/// for its first answer (every protocol-v1 daemon answers REGISTER_APPLICATION
+/// with LOG_STATE on the connection; a protocol-v2 daemon answers in v2),
+/// so that nothing is written to a daemon that would misread it.
+const REPLY_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a shutdown that nobody asked for (every layer handle and the
 /// guard dropped without one) may take.
 const ORPHAN_SHUTDOWN: Duration = Duration::from_secs(1);
@@ -126,6 +132,13 @@ struct Link {
     registered: usize,
     /// The FIFO was full at the last write.
     congested: bool,
+    /// A socket daemon's first answer is awaited until this deadline,
+    /// while `LevelControl::replies` is still at the count given.
+    awaiting_reply: Option<(Instant, u64)>,
+    /// `LevelControl::v2_headers` when this link was opened.
+    v2_base: u64,
+    /// This daemon answered in protocol v2: nothing is written to it.
+    protocol_v2: bool,
 }
 
 /// A flush barrier waiting for `target` records to be resolved.
@@ -217,7 +230,7 @@ impl Flusher {
     /// producers need too.
     fn has_work(&self) -> bool {
         match &self.conn {
-            Conn::Up(link) if link.congested => false,
+            Conn::Up(link) if link.congested || link.awaiting_reply.is_some() => false,
             Conn::Up(link) => {
                 !self.ring.is_empty() || link.daemon.has_pending() || self.ends.bell.arrived()
             }
@@ -334,6 +347,31 @@ impl Flusher {
             tracing_core::callsite::rebuild_interest_cache();
         }
         self.levels.publish(&self.counters);
+        self.note_replies();
+    }
+
+    /// After reading the daemon's messages: ends the wait for its first
+    /// answer, and notices a daemon that answered in protocol v2.
+    fn note_replies(&mut self) {
+        let Conn::Up(link) = &mut self.conn else {
+            return;
+        };
+        if let Some((deadline, seen)) = link.awaiting_reply {
+            if self.levels.replies() > seen || Instant::now() >= deadline {
+                link.awaiting_reply = None;
+            }
+        }
+        if !link.protocol_v2 && self.levels.v2_headers() > link.v2_base {
+            link.protocol_v2 = true;
+            if !self.counters.protocol_v2.swap(true, Relaxed) {
+                eprintln!(
+                    "taktora-log: the dlt-daemon at {} answers in DLT protocol v2 (started with \
+                     -x 2), which taktora-log does not speak: its records are dropped \
+                     (Stats::dropped_protocol_v2); start the daemon without -x 2",
+                    self.cfg.dir.join("dlt").display()
+                );
+            }
+        }
     }
 
     /// Opens the daemon's FIFO if disconnected and the backoff is over;
@@ -350,6 +388,9 @@ impl Flusher {
                     daemon,
                     registered: 0,
                     congested: false,
+                    awaiting_reply: None,
+                    v2_base: self.levels.v2_headers(),
+                    protocol_v2: false,
                 });
             }
             Err(e) => {
@@ -435,12 +476,27 @@ impl Flusher {
                 return;
             };
             let sent = if link.registered < self.registration.len() {
-                batch::write_registration(
+                let sent = batch::write_registration(
                     link,
                     &self.registration,
                     &mut self.recent,
                     &self.counters,
-                )
+                );
+                if link.registered == self.registration.len()
+                    && link.daemon.as_control_socket().is_some()
+                {
+                    link.awaiting_reply =
+                        Some((Instant::now() + REPLY_WAIT, self.levels.replies()));
+                }
+                sent
+            } else if link.protocol_v2 {
+                let n = self.ring.pop_front_n(self.ring.len());
+                self.counters.losses.record(Loss::ProtocolV2, n as u64);
+                link.congested = false;
+                return;
+            } else if link.awaiting_reply.is_some() {
+                link.congested = false;
+                return;
             } else {
                 let report = (self.counters.losses.report())
                     .map(|r| LossReport::new(r, &self.cfg, self.pid));
@@ -468,6 +524,20 @@ impl Flusher {
     /// Waits as [`Pacing`] chooses, at most until the next thing due.
     fn wait(&mut self) {
         let now = Instant::now();
+        if let Conn::Up(Link {
+            daemon,
+            awaiting_reply: Some((deadline, _)),
+            ..
+        }) = &self.conn
+        {
+            // Wait for the daemon's first answer on the socket.
+            let t = (*deadline)
+                .min(self.next_due())
+                .saturating_duration_since(now);
+            let fd = std::os::fd::AsFd::as_fd(daemon);
+            let _ = sys::poll2(Some(fd), None, t.min(Duration::from_millis(10)));
+            return self.read_app_fifo();
+        }
         let congested = matches!(&self.conn, Conn::Up(link) if link.congested);
         match self.pacing.wait(now, self.next_due(), congested) {
             Wait::ForFifo(t) => self.wait_for_fifo(t),
@@ -512,7 +582,7 @@ impl Flusher {
         self.ends.discard_queued(Loss::AtShutdown);
         self.counters.buffered.store(0, Relaxed);
         if let Conn::Up(link) = &mut self.conn {
-            if link.registered == self.registration.len() {
+            if link.registered == self.registration.len() && !link.protocol_v2 {
                 batch::write_unregistration(&mut link.daemon, &self.cfg, self.pid);
             }
         }
