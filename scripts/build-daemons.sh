@@ -6,6 +6,7 @@
 #   scripts/build-daemons.sh            # every variant
 #   scripts/build-daemons.sh 3.0.0-fifo # only the named ones
 #   scripts/build-daemons.sh --list     # variant names, one a line
+#   scripts/build-daemons.sh --sources  # where it looks for the tarballs
 #
 # Environment:
 #   TAKTORA_DLT_SOURCES  directory with dlt-daemon-<version>.tar.gz
@@ -21,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sources="${TAKTORA_DLT_SOURCES:-$(pwd)/../shared/dlt/daemons}"
+sources="${TAKTORA_DLT_SOURCES:-$(cd .. && pwd)/shared/dlt/daemons}"
 cache="${TAKTORA_DAEMON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/taktora-log/daemons}"
 
 # Upstream compiles with -Werror after any CMAKE_C_FLAGS, and 2.18.11's
@@ -48,6 +49,10 @@ all_variants=(2.18.10-fifo 2.18.11-fifo 2.18.11-fifo-traceload 3.0.0-fifo 3.0.0-
 
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${all_variants[@]}"
+    exit 0
+fi
+if [ "${1:-}" = "--sources" ]; then
+    echo "$sources"
     exit 0
 fi
 wanted=("$@")
@@ -100,7 +105,7 @@ build_variant() {
     mkdir -p "$dir/ipc"
     work="$(mktemp -d "${TMPDIR:-/tmp}/taktora-daemon-build.XXXXXX")"
     # shellcheck disable=SC2064
-    trap "rm -rf '$work'" EXIT
+    trap "rm -rf '$work'" EXIT  # on failure; on success removed below
     tar -xzf "$tarball" -C "$work"
     printf '#!/bin/sh\nexec "$@" -Wno-error\n' >"$work/wno_error"
     chmod +x "$work/wno_error"
@@ -114,6 +119,8 @@ build_variant() {
     cmake --install "$work/build" >"$work/install.log" 2>&1 \
         || { cat "$work/install.log" >&2; exit 1; }
     echo "$stamp" >"$dir/stamp"
+    rm -rf "$work"
+    trap - EXIT
     echo "build-daemons: built $name in $(($(date +%s) - start)) s"
 }
 
