@@ -43,7 +43,7 @@ const INJECTION_HEAD_LEN: usize = USER_HEADER_LEN + 4 + 4 + 4;
 
 /// Message type TRACE_LOAD, daemon → app (`DLT_USER_MESSAGE_TRACE_LOAD`,
 /// daemons built with `WITH_DLT_TRACE_LOAD_CTRL`): u32 count, then count ×
-/// {ctid[4], soft limit u32, hard limit u32}, limits in bytes per second.
+/// `{ctid[4], soft limit u32, hard limit u32}`, limits in bytes per second.
 pub(crate) const USER_MSG_TRACE_LOAD: u32 = 14;
 
 /// Length of a TRACE_LOAD record before its entries: header + count (u32).
@@ -468,7 +468,7 @@ impl LevelControl {
         self.feed_with(bytes, contexts, counters, |_| {})
     }
 
-    /// As [`feed`](Self::feed), handing TRACE_LOAD messages
+    /// Parses and applies as `feed` does, handing TRACE_LOAD messages
     /// ([`ControlMsg::TraceLoad`], [`ControlMsg::TraceLoadEntry`]) to
     /// `on_trace_load`, in stream order.
     pub(crate) fn feed_with(
