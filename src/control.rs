@@ -400,6 +400,13 @@ impl ControlParser {
         &input[take..]
     }
 
+    /// Forgets a record begun but not finished: the bytes that follow come
+    /// from a new stream (a new connection). The counters stay.
+    pub(crate) fn resync(&mut self) {
+        self.restart();
+        self.state = State::Fixed;
+    }
+
     /// Starts collecting the next record from scratch.
     fn restart(&mut self) {
         self.filled = 0;
@@ -508,6 +515,12 @@ impl LevelControl {
             }
         });
         changed
+    }
+
+    /// A new connection's stream begins (UNIX-socket daemons): a record
+    /// cut short by the old connection must not swallow its first bytes.
+    pub(crate) fn new_stream(&mut self) {
+        self.parser.resync();
     }
 
     /// Everything the daemon sent that shows it read our registration:
@@ -645,6 +658,22 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn resync_drops_a_record_cut_short_by_the_old_stream() {
+        let level = encode(&level(5, 0, 1), &[]);
+        let state = encode(&ControlMsg::LogState(1), &[]);
+        let mut p = ControlParser::new();
+        let mut got = Vec::new();
+        p.feed(&level[..10], |m| got.push(m));
+        p.resync();
+        p.feed(&state, |m| got.push(m));
+        assert_eq!(
+            got,
+            [ControlMsg::LogState(1)],
+            "the new stream's record is whole"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The operating-system calls that `std` does not expose, each behind a
 //! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)`,
-//! `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)` and `pthread_sigmask`. This
+//! `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)`, a non-blocking UNIX
+//! `connect` and `pthread_sigmask`. This
 //! is the only module with `unsafe`; it knows nothing of DLT, frames or
 //! tracing.
 #![allow(unsafe_code)] // The OS interface needs it; every block has a SAFETY note.
@@ -180,6 +181,59 @@ pub(crate) fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()
     } else {
         Ok(())
     }
+}
+
+/// Connects a new non-blocking, close-on-exec UNIX stream socket to
+/// `path`. Never waits: a listener whose backlog is full (a stalled
+/// daemon) fails with `EAGAIN` instead of blocking the caller.
+///
+/// # Errors
+///
+/// `InvalidInput` when `path` does not fit `sun_path`; the OS error of
+/// `socket(2)` or `connect(2)` otherwise (`ENOENT`, `ECONNREFUSED`,
+/// `EAGAIN`, ...).
+pub(crate) fn connect_unix_nonblocking(path: &Path) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("socket path too long for sun_path: {}", path.display()),
+        ));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes for the call;
+    // `owned` keeps the descriptor open.
+    let rc = unsafe {
+        libc::connect(
+            owned.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::os::unix::net::UnixStream::from(owned))
 }
 
 /// Blocks `SIGPIPE` for the calling thread only.

@@ -382,8 +382,11 @@ impl Flusher {
             _ => return,
         };
         match DaemonLink::open(&self.cfg.dir, self.cfg.socket_send_buffer) {
-            Ok(daemon) => {
+            Ok(mut daemon) => {
                 Counters::bump(&self.counters.connects);
+                if daemon.as_control_socket().is_some() {
+                    self.levels.new_stream();
+                }
                 self.conn = Conn::Up(Link {
                     daemon,
                     registered: 0,

@@ -41,11 +41,10 @@ pub(crate) struct DaemonSocket {
 }
 
 impl DaemonSocket {
-    /// Connects to the socket at `path` and makes the connection
-    /// non-blocking, with `send_buffer` as its `SO_SNDBUF` if given.
-    /// Connecting to a local socket completes at once (or
-    /// fails with `ECONNREFUSED` when nobody listens, as after a killed
-    /// daemon).
+    /// Connects to the socket at `path`, non-blocking, with `send_buffer`
+    /// as its `SO_SNDBUF` if given. Connecting to a local socket completes
+    /// at once, or fails: `ECONNREFUSED` when nobody listens (as after a
+    /// killed daemon), `EAGAIN` when the daemon's backlog is full.
     ///
     /// # Errors
     ///
@@ -53,8 +52,7 @@ impl DaemonSocket {
     /// `ECONNREFUSED`), [`OpenError::Failed`] for any other failure.
     pub(crate) fn connect(path: &Path, send_buffer: Option<usize>) -> Result<Self, OpenError> {
         let meta = fs::metadata(path).map_err(absent_or_failed)?;
-        let stream = UnixStream::connect(path).map_err(absent_or_failed)?;
-        stream.set_nonblocking(true).map_err(OpenError::Failed)?;
+        let stream = sys::connect_unix_nonblocking(path).map_err(absent_or_failed)?;
         if let Some(bytes) = send_buffer {
             sys::set_send_buffer(stream.as_fd(), bytes).map_err(OpenError::Failed)?;
         }
@@ -199,11 +197,11 @@ impl AsFd for DaemonSocket {
     }
 }
 
-/// `ENOENT` and `ECONNREFUSED` mean "no daemon listens"; anything else is
-/// worth reporting.
+/// `ENOENT`, `ECONNREFUSED` and `EAGAIN` mean "no daemon takes us now";
+/// anything else is worth reporting.
 fn absent_or_failed(e: io::Error) -> OpenError {
     match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) => OpenError::Absent(e),
+        Some(libc::ENOENT) | Some(libc::ECONNREFUSED) | Some(libc::EAGAIN) => OpenError::Absent(e),
         _ => OpenError::Failed(e),
     }
 }
