@@ -58,6 +58,14 @@ fi
 wanted=("$@")
 [ "${#wanted[@]}" -gt 0 ] || wanted=("${all_variants[@]}")
 
+# A UNIX socket's path must fit sun_path (107 bytes and a NUL).
+socket_path="$cache/3.0.0-socket/ipc/dlt"
+if [ "${#socket_path}" -gt 107 ]; then
+    echo "build-daemons: $socket_path is longer than a UNIX socket path may be (107 bytes);" >&2
+    echo "  set TAKTORA_DAEMON_CACHE to a shorter directory" >&2
+    exit 1
+fi
+
 ensure_tools() {
     if command -v cmake >/dev/null 2>&1 && command -v cc >/dev/null 2>&1 \
         && command -v make >/dev/null 2>&1; then
