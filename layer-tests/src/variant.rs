@@ -53,7 +53,7 @@ pub fn require_variant(variant: &DaemonVariant) -> bool {
 /// is reported as ignored (`cfg(no_daemon_...)` from `build.rs`), except
 /// in CI, where it fails.
 ///
-/// ```ignore
+/// ```text
 /// fn hello(v: &'static layer_tests::DaemonVariant) {
 ///     let daemon = layer_tests::PrivateDaemon::start_variant(v, &[], &[]).unwrap();
 ///     // ... point the layer at daemon.pipe_dir() ...
