@@ -282,6 +282,28 @@ mod tests {
     }
 
     #[test]
+    fn trace_load_drops_are_reported_with_their_share_and_once() {
+        let l = LossLedger::new();
+        l.record(Loss::TraceLoad, 5);
+        l.record(Loss::RingFull, 2);
+        let r = l.report().expect("trace-load drops are reportable");
+        assert_eq!((r.dropped, r.trace_load), (7, 5));
+        l.commit(r);
+        assert_eq!(l.report(), None);
+        l.record(Loss::TraceLoad, 1);
+        let r = l.report().expect("one more");
+        assert_eq!((r.dropped, r.trace_load), (1, 1), "only the new one");
+        l.record(Loss::ProtocolV2, 3);
+        let c = l.counts();
+        assert_eq!((c.trace_load, c.protocol_v2, c.dropped()), (6, 3, 11));
+        assert_eq!(
+            l.report().map(|r| r.dropped),
+            Some(1),
+            "protocol v2 is final"
+        );
+    }
+
+    #[test]
     fn final_drops_are_counted_but_never_reported() {
         let l = LossLedger::new();
         l.record(Loss::NoFlusher, 2);
