@@ -386,6 +386,24 @@ impl DltLayerBuilder {
         }
     }
 
+    /// For a daemon built with UNIX-socket IPC only: sets the connection's
+    /// kernel send buffer (`SO_SNDBUF`; Linux doubles the value and keeps
+    /// it above its minimum). The kernel then holds at most about that
+    /// much for the daemon, which is what can be lost unread in a crash
+    /// (the `unconfirmed` bound). Small values make the kernel take
+    /// batches in parts, which the layer handles: the rest of a batch is
+    /// written, whole and first, when the socket drains. Defaults to the
+    /// system's default (`net.core.wmem_default`).
+    pub fn with_socket_send_buffer(self, bytes: usize) -> Self {
+        Self {
+            limits: Limits {
+                socket_send_buffer: Some(bytes),
+                ..self.limits
+            },
+            ..self
+        }
+    }
+
     /// Sets how long dropping the guard waits for buffered records; the
     /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
     /// that (see [`FlushGuard`]).
@@ -570,6 +588,7 @@ struct Limits {
     reconnect_initial: Duration,
     reconnect_max: Duration,
     shutdown_timeout: Duration,
+    socket_send_buffer: Option<usize>,
 }
 
 impl Limits {
@@ -582,6 +601,7 @@ impl Limits {
         reconnect_initial: DEFAULT_RECONNECT_INITIAL,
         reconnect_max: DEFAULT_RECONNECT_MAX,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        socket_send_buffer: None,
     };
 
     /// The capacity, frame-size and backoff checks.
@@ -682,6 +702,7 @@ impl Validated {
             ring_bytes: self.limits.ring_bytes,
             reconnect_initial: self.limits.reconnect_initial,
             reconnect_max: self.limits.reconnect_max,
+            socket_send_buffer: self.limits.socket_send_buffer,
         };
         let starter = Starter {
             cfg,
