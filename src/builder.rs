@@ -16,6 +16,7 @@ use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
+use crate::span::{SpanConfig, SpanScope, MAX_SPAN_DEPTH};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
 
@@ -81,6 +82,8 @@ struct Mapping {
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
+/// | span scope | [`SpanScope::NamesAndFields`], innermost [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH) spans |
+/// | span close records | off |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -139,6 +142,7 @@ pub struct DltLayerBuilder {
     /// (tests only).
     initial_levels_spec: Option<String>,
     limits: Limits,
+    spans: SpanConfig,
 }
 
 impl DltLayer {
@@ -159,6 +163,7 @@ impl DltLayer {
             initial_level: None,
             initial_levels_spec: None,
             limits: Limits::DEFAULT,
+            spans: SpanConfig::DEFAULT,
         }
     }
 }
@@ -324,6 +329,49 @@ impl DltLayerBuilder {
         }
     }
 
+    /// Sets which part of its span scope every event carries: nothing,
+    /// each span's name, or each span's name and fields (see
+    /// [`SpanScope`]). Defaults to [`SpanScope::NamesAndFields`].
+    pub fn with_span_scope(self, scope: SpanScope) -> Self {
+        Self {
+            spans: SpanConfig {
+                scope,
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
+    /// Sets how many spans of an event's scope, counted from the
+    /// innermost, travel with it; the outer ones are left out (this does
+    /// not count as truncation). Clamped to `1..=`[`MAX_SPAN_DEPTH`].
+    /// Defaults to [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    pub fn with_span_max_depth(self, depth: usize) -> Self {
+        Self {
+            spans: SpanConfig {
+                max_depth: depth.clamp(1, MAX_SPAN_DEPTH),
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
+    /// Sends one record when a span closes: `"NAME closed"`, the span's
+    /// name and fields, then its busy and idle time in microseconds
+    /// ([`CLOSE_BUSY_FIELD`](crate::CLOSE_BUSY_FIELD),
+    /// [`CLOSE_IDLE_FIELD`](crate::CLOSE_IDLE_FIELD)), at the span's
+    /// level on the span's context. Off by default: it costs two clock
+    /// reads per enter and exit of every span.
+    pub fn with_span_close_records(self, on: bool) -> Self {
+        Self {
+            spans: SpanConfig {
+                close_records: on,
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
     /// Validates the configuration, creates the application FIFO, starts
     /// the flusher thread and returns the layer with its guard.
     ///
@@ -390,6 +438,7 @@ impl DltLayerBuilder {
             contexts,
             initial_levels_ignored: levels.env.ignored(),
             limits: self.limits,
+            spans: self.spans,
         })
     }
 
@@ -499,6 +548,7 @@ struct Validated {
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
     initial_levels_ignored: usize,
     limits: Limits,
+    spans: SpanConfig,
 }
 
 impl Validated {
@@ -532,6 +582,7 @@ impl Validated {
             self.app,
             self.ecu,
             self.limits.max_frame,
+            self.spans,
         );
         let cfg = flusher::Config {
             dir: self.dir,

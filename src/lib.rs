@@ -85,6 +85,7 @@ mod init;
 mod layer;
 mod ledger;
 mod ring;
+mod span;
 mod stats;
 mod sys;
 mod transport;
@@ -102,8 +103,12 @@ pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK_GRACE};
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
-pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use layer::{DltLayer, DltLevels, CLOSE_BUSY_FIELD, CLOSE_IDLE_FIELD, FATAL_FIELD};
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
+pub use span::{
+    SpanScope, DEFAULT_SPAN_MAX_DEPTH, MAX_SPAN_DEPTH, SPAN_CONTEXT_FIELD, SPAN_FIELD_MAX_BYTES,
+    SPAN_NAME_ARG,
+};
 pub use stats::Stats;
 
 #[doc(hidden)]

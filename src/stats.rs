@@ -77,6 +77,10 @@ pub struct Stats {
     pub control_garbage_bytes: u64,
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items skipped at build time.
     pub initial_levels_ignored: u64,
+    /// Spans whose `dlt.ctx` field named no context registered at build
+    /// time (or was not a valid context ID); their events went to their
+    /// target's context instead.
+    pub span_contexts_unknown: u64,
 }
 
 /// The counters themselves, shared through an `Arc`.
@@ -98,6 +102,7 @@ pub(crate) struct Counters {
     pub(crate) control_malformed: AtomicU64,
     pub(crate) control_garbage_bytes: AtomicU64,
     pub(crate) initial_levels_ignored: AtomicU64,
+    pub(crate) span_contexts_unknown: AtomicU64,
     pub(crate) losses: LossLedger,
 }
 
@@ -120,6 +125,7 @@ impl Counters {
             control_malformed: AtomicU64::new(0),
             control_garbage_bytes: AtomicU64::new(0),
             initial_levels_ignored: AtomicU64::new(0),
+            span_contexts_unknown: AtomicU64::new(0),
             losses: LossLedger::new(),
         }
     }
@@ -171,6 +177,7 @@ impl Counters {
             control_malformed: self.control_malformed.load(Relaxed),
             control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
             initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
+            span_contexts_unknown: self.span_contexts_unknown.load(Relaxed),
         }
     }
 }

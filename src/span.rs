@@ -1,0 +1,451 @@
+//! Spans in DLT. A span's name and fields are encoded once, as DLT
+//! verbose arguments, when the span is created or recorded into
+//! ([`SpanData`], kept in the span's extensions; this may allocate). At
+//! event time [`write_scope`] walks the scope from the event's span up to
+//! the root without allocating and copies those bytes into the frame,
+//! root first. A span also carries the DLT context its events go to
+//! ([`SpanData::context`]) and, when close records are on, its busy and
+//! idle time ([`Timings`]).
+
+use std::fmt::{self, Write as _};
+use std::time::Instant;
+
+use arrayvec::{ArrayString, ArrayVec};
+use tracing_core::field::{Field, Visit};
+use tracing_subscriber::registry::{Extensions, LookupSpan, SpanRef};
+
+use crate::contexts::{ContextTable, DEFAULT_INDEX};
+use crate::frame::{EncodedArgs, LogWriter};
+
+/// The span field that chooses the DLT context of the events inside the
+/// span (and its children): `tracing::info_span!("req", dlt.ctx = "ROUT")`.
+/// It must name a context registered at build time; it is not sent as an
+/// argument.
+pub const SPAN_CONTEXT_FIELD: &str = "dlt.ctx";
+
+/// The name of the argument that carries a span's name: an event inside
+/// `info_span!("req")` carries the string argument `span = "req"`.
+pub const SPAN_NAME_ARG: &str = "span";
+
+/// The default [`with_span_max_depth`](crate::DltLayerBuilder::with_span_max_depth):
+/// the innermost 8 spans of an event's scope travel with it.
+pub const DEFAULT_SPAN_MAX_DEPTH: usize = 8;
+
+/// The largest span depth an event carries; a larger
+/// [`with_span_max_depth`](crate::DltLayerBuilder::with_span_max_depth) is
+/// lowered to it. The scope is walked on the stack, one slot per span.
+pub const MAX_SPAN_DEPTH: usize = 32;
+
+/// The most bytes one span field (or the span's name) takes in a frame,
+/// as encoded (type info, name and value): a longer value is cut at a
+/// UTF-8 boundary and ends in [`TRUNCATION_MARKER`](crate::TRUNCATION_MARKER),
+/// so that one huge span field cannot crowd out the rest of the scope.
+pub const SPAN_FIELD_MAX_BYTES: usize = 256;
+
+/// Which part of its span scope an event carries.
+///
+/// # Examples
+///
+/// ```no_run
+/// use taktora_log::{DltLayer, SpanScope};
+///
+/// let (layer, guard) = DltLayer::builder("NAV")
+///     .with_span_scope(SpanScope::Names)
+///     .build()?;
+/// # drop((layer, guard));
+/// # Ok::<(), taktora_log::InitError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanScope {
+    /// No span arguments.
+    Off,
+    /// Each span's name only (`span = "req"`).
+    Names,
+    /// Each span's name and its fields (`span = "req"`, `req.id = 7`):
+    /// the default.
+    #[default]
+    NamesAndFields,
+}
+
+/// How the layer treats spans, as the builder configured it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpanConfig {
+    /// What an event carries of its scope.
+    pub(crate) scope: SpanScope,
+    /// The innermost spans carried, `1..=MAX_SPAN_DEPTH`.
+    pub(crate) max_depth: usize,
+    /// Whether closing a span sends a record with its busy/idle time.
+    pub(crate) close_records: bool,
+}
+
+impl SpanConfig {
+    /// The builder's defaults.
+    pub(crate) const DEFAULT: Self = Self {
+        scope: SpanScope::NamesAndFields,
+        max_depth: DEFAULT_SPAN_MAX_DEPTH,
+        close_records: false,
+    };
+}
+
+/// One field's pre-encoded argument(s).
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// The field's index in its callsite's field set: chunks are kept in
+    /// declaration order, whenever they were recorded.
+    index: usize,
+    bytes: Vec<u8>,
+    count: u8,
+    truncated: bool,
+}
+
+impl Chunk {
+    fn new(index: usize, args: &EncodedArgs) -> Self {
+        Self {
+            index,
+            bytes: args.bytes().to_vec(),
+            count: args.count(),
+            truncated: args.truncated(),
+        }
+    }
+}
+
+/// What the layer keeps in a span's extensions.
+#[derive(Debug)]
+pub(crate) struct SpanData {
+    /// The name argument, then every field's chunk: what an event copies.
+    args: Vec<u8>,
+    /// Arguments in `args`.
+    count: u8,
+    /// Bytes of the name argument at the start of `args`.
+    name_len: usize,
+    /// Whether a field value was cut or a field left out (NOAR full).
+    truncated: bool,
+    /// The fields, for re-encoding when one is recorded.
+    fields: Vec<Chunk>,
+    /// The span's name argument.
+    name: Chunk,
+    /// The context chosen for the events inside, by position in the
+    /// context table; `None`: the event's target decides.
+    context: Option<usize>,
+}
+
+impl SpanData {
+    /// The data of a new span named `name` with the fields `record`
+    /// visits. `parent` is the parent span's chosen context; `target` the
+    /// span's target. The second value is whether the span named an
+    /// unknown context in [`SPAN_CONTEXT_FIELD`].
+    pub(crate) fn new(
+        name: &'static str,
+        target: &str,
+        record: impl FnOnce(&mut dyn Visit),
+        scope: SpanScope,
+        contexts: &ContextTable,
+        parent: Option<usize>,
+    ) -> (Self, bool) {
+        let mut rec = Recorder::new(name, scope);
+        record(&mut rec);
+        let (context, unknown) = choose_context(rec.context.as_deref(), target, contexts, parent);
+        let name_args = EncodedArgs::encode(SPAN_FIELD_MAX_BYTES, |w| {
+            w.str(Some(SPAN_NAME_ARG), name);
+        });
+        let mut data = Self {
+            args: Vec::new(),
+            count: 0,
+            name_len: 0,
+            truncated: false,
+            fields: Vec::new(),
+            name: Chunk::new(usize::MAX, &name_args),
+            context,
+        };
+        data.merge(rec.chunks);
+        (data, unknown)
+    }
+
+    /// Encodes the values `record` visits into chunks for the span
+    /// `name`, outside any lock; [`merge`](Self::merge) them in after.
+    pub(crate) fn encode_record(
+        name: &'static str,
+        scope: SpanScope,
+        record: impl FnOnce(&mut dyn Visit),
+    ) -> Vec<Chunk> {
+        let mut rec = Recorder::new(name, scope);
+        record(&mut rec);
+        rec.chunks
+    }
+
+    /// Adds (or replaces) field chunks and rebuilds the argument bytes:
+    /// name first, then the fields in declaration order. Fields that
+    /// would take NOAR past what a frame can count are left out and the
+    /// span is marked truncated.
+    pub(crate) fn merge(&mut self, chunks: Vec<Chunk>) {
+        for c in chunks {
+            match self.fields.binary_search_by_key(&c.index, |f| f.index) {
+                Ok(i) => self.fields[i] = c,
+                Err(i) => self.fields.insert(i, c),
+            }
+        }
+        self.args.clear();
+        self.args.extend_from_slice(&self.name.bytes);
+        self.name_len = self.name.bytes.len();
+        self.count = self.name.count;
+        self.truncated = self.name.truncated;
+        for f in &self.fields {
+            match self.count.checked_add(f.count) {
+                Some(n) if n < u8::MAX => {
+                    self.args.extend_from_slice(&f.bytes);
+                    self.count = n;
+                    self.truncated |= f.truncated;
+                }
+                _ => self.truncated = true,
+            }
+        }
+    }
+
+    /// The context chosen for the events inside this span, if any.
+    pub(crate) fn context(&self) -> Option<usize> {
+        self.context
+    }
+
+    /// The bytes, argument count and truncation an event copies.
+    fn wire(&self, scope: SpanScope) -> (&[u8], u8, bool) {
+        match scope {
+            SpanScope::Off => (&[], 0, false),
+            SpanScope::Names => (
+                self.args.get(..self.name_len).unwrap_or(&[]),
+                self.name.count,
+                self.name.truncated,
+            ),
+            SpanScope::NamesAndFields => (&self.args, self.count, self.truncated),
+        }
+    }
+
+    /// Every argument of the span (name and fields), for its close record.
+    pub(crate) fn all_args(&self) -> (&[u8], u8) {
+        (&self.args, self.count)
+    }
+}
+
+/// The context for a span: the registered context its
+/// [`SPAN_CONTEXT_FIELD`] names; else its target's, when the target is
+/// mapped; else its parent's choice. The flag says the field named an
+/// unknown context (which is then ignored).
+fn choose_context(
+    field: Option<&str>,
+    target: &str,
+    contexts: &ContextTable,
+    parent: Option<usize>,
+) -> (Option<usize>, bool) {
+    let mut unknown = false;
+    if let Some(id) = field {
+        match contexts.index_of_id(id) {
+            Some(i) => return (Some(i), false),
+            None => unknown = true,
+        }
+    }
+    let by_target = contexts.index_of_target(target);
+    if by_target != DEFAULT_INDEX {
+        return (Some(by_target), unknown);
+    }
+    (parent, unknown)
+}
+
+/// Visits a span's fields: encodes each (unless only names are wanted)
+/// and picks up [`SPAN_CONTEXT_FIELD`].
+struct Recorder {
+    span: &'static str,
+    with_fields: bool,
+    chunks: Vec<Chunk>,
+    context: Option<ArrayString<16>>,
+}
+
+impl Recorder {
+    fn new(span: &'static str, scope: SpanScope) -> Self {
+        Self {
+            span,
+            with_fields: scope == SpanScope::NamesAndFields,
+            chunks: Vec::new(),
+            context: None,
+        }
+    }
+
+    /// Encodes one field under the name `span.field`.
+    fn push(&mut self, field: &Field, write: impl FnOnce(&mut LogWriter<'_>, &str)) {
+        if !self.with_fields || field.name() == SPAN_CONTEXT_FIELD {
+            return;
+        }
+        let name = format!("{}.{}", self.span, field.name());
+        let args = EncodedArgs::encode(SPAN_FIELD_MAX_BYTES, |w| write(w, &name));
+        self.chunks.push(Chunk::new(field.index(), &args));
+    }
+
+    /// Keeps the text of [`SPAN_CONTEXT_FIELD`]; one too long for any ID
+    /// is kept as an ID that cannot match.
+    fn context_text(&mut self, value: &dyn fmt::Display) {
+        let mut s = ArrayString::<16>::new();
+        if write!(s, "{value}").is_err() {
+            s.clear();
+            s.push_str("<too long>");
+        }
+        self.context = Some(s);
+    }
+}
+
+impl Visit for Recorder {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, |w, n| w.f64(Some(n), value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, |w, n| w.i64(Some(n), value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, |w, n| w.u64(Some(n), value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, |w, n| w.i128(Some(n), value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(field, |w, n| w.u128(Some(n), value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, |w, n| w.bool(Some(n), value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == SPAN_CONTEXT_FIELD {
+            self.context_text(&value);
+        }
+        self.push(field, |w, n| w.str(Some(n), value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, |w, n| w.display(Some(n), value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == SPAN_CONTEXT_FIELD {
+            self.context_text(&format_args!("{value:?}"));
+        }
+        self.push(field, |w, n| w.fmt(Some(n), value));
+    }
+}
+
+/// A span's busy and idle time, kept only when close records are on
+/// (as `fmt`'s `FmtSpan::CLOSE` does: busy while entered, idle between).
+#[derive(Debug)]
+pub(crate) struct Timings {
+    busy_ns: u64,
+    idle_ns: u64,
+    last: Instant,
+}
+
+impl Timings {
+    /// Starts the clock at the span's creation.
+    pub(crate) fn new() -> Self {
+        Self {
+            busy_ns: 0,
+            idle_ns: 0,
+            last: Instant::now(),
+        }
+    }
+
+    /// The span was entered: the time since the last change was idle.
+    pub(crate) fn enter(&mut self) {
+        let now = Instant::now();
+        self.idle_ns = self.idle_ns.saturating_add(nanos(now - self.last));
+        self.last = now;
+    }
+
+    /// The span was exited: the time since it was entered was busy.
+    pub(crate) fn exit(&mut self) {
+        let now = Instant::now();
+        self.busy_ns = self.busy_ns.saturating_add(nanos(now - self.last));
+        self.last = now;
+    }
+
+    /// Busy and idle time in microseconds, at close (the time since the
+    /// last exit counts as idle).
+    pub(crate) fn at_close(&self) -> (u64, u64) {
+        let idle = self.idle_ns.saturating_add(nanos(self.last.elapsed()));
+        (self.busy_ns / 1000, idle / 1000)
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The context the span `leaf` chose for the events inside it.
+pub(crate) fn span_context<'a, R: LookupSpan<'a>>(leaf: Option<&SpanRef<'a, R>>) -> Option<usize> {
+    leaf?.extensions().get::<SpanData>()?.context()
+}
+
+/// Appends the scope of `leaf` (the event's span) to `w`, root first: for
+/// each of the innermost `cfg.max_depth` spans its name, then (with
+/// [`SpanScope::NamesAndFields`]) its fields. Whatever does not fit is
+/// dropped from the outermost span inwards, and the frame then ends with
+/// the marker argument. Returns whether the record lost or cut span
+/// arguments (it then counts as truncated). Never allocates: the walk
+/// uses the stack ([`MAX_SPAN_DEPTH`] slots).
+pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
+    w: &mut LogWriter<'_>,
+    leaf: Option<SpanRef<'a, R>>,
+    cfg: &SpanConfig,
+) -> bool {
+    if cfg.scope == SpanScope::Off || leaf.is_none() || w.is_truncated() {
+        return false;
+    }
+    let mut spans: ArrayVec<SpanRef<'a, R>, MAX_SPAN_DEPTH> = ArrayVec::new();
+    let mut next = leaf;
+    while let Some(span) = next {
+        if spans.len() >= cfg.max_depth {
+            break;
+        }
+        next = span.parent();
+        if spans.try_push(span).is_err() {
+            break;
+        }
+    }
+    let mut exts: ArrayVec<Extensions<'_>, MAX_SPAN_DEPTH> = ArrayVec::new();
+    for span in &spans {
+        if exts.try_push(span.extensions()).is_err() {
+            break;
+        }
+    }
+    // Innermost first: how many spans fit, the message and the event's
+    // own fields already being in the frame.
+    let (mut len, mut count, mut fit) = (0usize, 0usize, 0usize);
+    for ext in &exts {
+        let (bytes, n, _) = ext
+            .get::<SpanData>()
+            .map_or((&[][..], 0, false), |d| d.wire(cfg.scope));
+        if !w.has_room_for_encoded(len + bytes.len(), count + usize::from(n)) {
+            break;
+        }
+        len += bytes.len();
+        count += usize::from(n);
+        fit += 1;
+    }
+    let mut dropped = fit < exts.len();
+    let mut cut = false;
+    for ext in exts.iter().take(fit).rev() {
+        let Some(data) = ext.get::<SpanData>() else {
+            continue;
+        };
+        let (bytes, n, truncated) = data.wire(cfg.scope);
+        if !w.encoded(bytes, n) {
+            dropped = true;
+            break;
+        }
+        cut |= truncated;
+    }
+    if dropped {
+        w.mark_truncated();
+    }
+    dropped || cut
+}
