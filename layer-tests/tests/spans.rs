@@ -599,4 +599,81 @@ mod real_daemon {
             ]
         );
     }
+
+    /// Runs `dlt-control -p <port> -a <app> -c <ctx> -l <level> ::1`.
+    fn set_level(daemon: &PrivateDaemon, app: &str, ctx: &str, level: u8) {
+        let out = std::process::Command::new("dlt-control")
+            .arg("-p")
+            .arg(daemon.port().to_string())
+            .args(["-a", app, "-c", ctx, "-l", &level.to_string()])
+            .arg("::1")
+            .output()
+            .expect("run dlt-control");
+        assert!(
+            out.status.success(),
+            "dlt-control failed with {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            daemon.log_text()
+        );
+    }
+
+    /// Waits until `layer`'s stats satisfy `cond`.
+    fn wait_stats(
+        what: &str,
+        layer: &DltLayer,
+        daemon: &PrivateDaemon,
+        cond: impl FnMut(&Stats) -> bool,
+    ) {
+        layer_tests::try_wait_until(ARRIVAL, what, || layer.stats(), cond)
+            .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
+    }
+
+    #[test]
+    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
+    fn a_level_raised_by_dlt_control_finds_the_spans_created_before() {
+        if !require_dlt_tools() {
+            return;
+        }
+        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
+        let (layer, guard) = DltLayer::builder("SPLV")
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+        let handle = layer.clone();
+        with_layer(layer, || {
+            // Registration: the daemon answers DFLT and TLOG with INFO.
+            wait_stats("the daemon's default levels", &handle, &daemon, |s| {
+                s.levels_applied >= 2
+            });
+            // An INFO span and a DEBUG span (above the context's level),
+            // both created while DFLT is at INFO.
+            let conn = tracing::info_span!("conn", peer = 3u64);
+            let _c = conn.enter();
+            let poll = tracing::debug_span!("poll", n = 1u64);
+            let _p = poll.enter();
+            tracing::debug!("before");
+            let before = handle.stats().levels_applied;
+            set_level(&daemon, "SPLV", "DFLT", 5);
+            wait_stats("DFLT at DEBUG", &handle, &daemon, |s| {
+                s.levels_applied > before
+            });
+            tracing::debug!("after");
+        });
+        flush_all(&guard, "the DEBUG event");
+        let logs = wait_logs(&capture, &daemon, "SPLV", 1);
+        let got: Vec<Vec<Arg>> = logs.iter().map(|l| l.args.clone()).collect();
+        assert_eq!(
+            got,
+            [vec![
+                msg("after"),
+                span("conn"),
+                named("conn.peer", V::U(3)),
+                span("poll"),
+                named("poll.n", V::U(1)),
+            ]],
+            "only the event after the change, with both spans"
+        );
+    }
 }
