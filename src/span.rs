@@ -449,3 +449,109 @@ pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
     }
     dropped || cut
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contexts::Context;
+    use crate::ids::{CtxId, LogLevel, RegisterLevel};
+
+    fn table() -> ContextTable {
+        let ctx = |prefix: &str, id: &str| {
+            Context::new(
+                prefix.into(),
+                CtxId::new(id).unwrap(),
+                String::new(),
+                LogLevel::Info,
+                RegisterLevel::NotSet,
+            )
+        };
+        ContextTable::new(
+            ctx("", "DFLT"),
+            ctx("", "TLOG"),
+            vec![ctx("app::route", "ROUT"), ctx("hyper", "HTTP")],
+        )
+    }
+
+    /// A chunk of one `u64` argument named `n` = `v`.
+    fn chunk(index: usize, v: u64) -> Chunk {
+        Chunk::new(index, &EncodedArgs::encode(64, |w| w.u64(Some("n"), v)))
+    }
+
+    fn data(chunks: Vec<Chunk>) -> SpanData {
+        let (mut d, _) = SpanData::new("s", "t", |_| {}, SpanScope::NamesAndFields, &table(), None);
+        d.merge(chunks);
+        d
+    }
+
+    #[test]
+    fn fields_keep_declaration_order_and_a_recorded_value_replaces_the_old() {
+        let mut d = data(vec![chunk(2, 20), chunk(0, 0)]);
+        d.merge(vec![chunk(1, 10), chunk(0, 1)]);
+        let values: Vec<u64> = d
+            .fields
+            .iter()
+            .map(|c| u64::from_ne_bytes(c.bytes[c.bytes.len() - 8..].try_into().unwrap()))
+            .collect();
+        assert_eq!(values, [1, 10, 20], "declaration order, 0 replaced");
+        assert_eq!(d.count, 4, "name + 3 fields");
+        let field_bytes: usize = d.fields.iter().map(|c| c.bytes.len()).sum();
+        assert_eq!(d.args.len(), d.name_len + field_bytes);
+        assert_eq!(d.wire(SpanScope::Names).1, 1, "names only: one argument");
+        assert_eq!(d.wire(SpanScope::Off).1, 0);
+        assert!(!d.truncated);
+    }
+
+    #[test]
+    fn a_span_never_counts_more_arguments_than_a_frame_can() {
+        let d = data((0..300).map(|i| chunk(i, i as u64)).collect());
+        assert_eq!(d.count, 254, "name + 253 fields: room for the marker");
+        assert!(d.truncated, "the rest is counted as left out");
+    }
+
+    #[test]
+    fn context_choice_field_then_target_then_parent() {
+        let t = table();
+        let rout = t.index_of_id("ROUT");
+        let http = t.index_of_id("HTTP");
+        assert!(rout.is_some() && http.is_some());
+        let cases = [
+            (Some("ROUT"), "other", None, (rout, false), "the field"),
+            (
+                Some("ROUT"),
+                "hyper",
+                None,
+                (rout, false),
+                "the field over the target",
+            ),
+            (
+                None,
+                "hyper::x",
+                rout,
+                (http, false),
+                "the target over the parent",
+            ),
+            (None, "other", rout, (rout, false), "inherited"),
+            (None, "other", None, (None, false), "nothing chosen"),
+            (
+                Some("NOPE"),
+                "other",
+                http,
+                (http, true),
+                "unknown: counted, inherited",
+            ),
+            (
+                Some("NOPE"),
+                "hyper",
+                None,
+                (http, true),
+                "unknown: the target",
+            ),
+            (Some("TLOG"), "other", None, (None, true), "reserved"),
+            (Some("toolong"), "other", None, (None, true), "not an ID"),
+        ];
+        for (field, target, parent, want, why) in cases {
+            assert_eq!(choose_context(field, target, &t, parent), want, "{why}");
+        }
+    }
+}
