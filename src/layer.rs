@@ -616,20 +616,15 @@ impl DltLevels {
     }
 }
 
-impl<S> Filter<S> for DltLevels
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+impl<S> Filter<S> for DltLevels {
+    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
         // Every span reaches the layer, whatever the levels: an event
         // that passes a level raised later must still find its scope.
-        if meta.is_span() {
-            return true;
-        }
-        let index = event_context(&self.contexts, meta.target(), || {
-            span::span_context(cx.lookup_current().as_ref())
-        });
-        self.contexts.at(index).passes(dlt_level(meta))
+        // The event's span may choose its context (when its target is
+        // not mapped); the layer decides on the exact context in
+        // `on_event`, so here "may pass there" is enough, and the span
+        // is not looked up twice.
+        meta.is_span() || self.passes(meta) || self.may_pass_in_a_span(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {

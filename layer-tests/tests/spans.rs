@@ -676,4 +676,49 @@ mod real_daemon {
             "only the event after the change, with both spans"
         );
     }
+
+    #[test]
+    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
+    fn the_level_of_the_context_a_span_chose_applies_to_its_events() {
+        if !require_dlt_tools() {
+            return;
+        }
+        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
+        let (layer, guard) = DltLayer::builder("SPCL")
+            .with_context("spans::route", "ROUT", "routing")
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+        let handle = layer.clone();
+        with_layer(layer, || {
+            wait_stats("the daemon's default levels", &handle, &daemon, |s| {
+                s.levels_applied >= 3
+            });
+            let before = handle.stats().levels_applied;
+            set_level(&daemon, "SPCL", "ROUT", 3);
+            wait_stats("ROUT at WARN", &handle, &daemon, |s| {
+                s.levels_applied > before
+            });
+            tracing::info_span!("req", dlt.ctx = "ROUT").in_scope(|| {
+                tracing::info!(target: "app", "hidden");
+                tracing::warn!(target: "app", "shown");
+            });
+            tracing::info!(target: "app", "outside");
+        });
+        flush_all(&guard, "the events");
+        let logs = wait_logs(&capture, &daemon, "SPCL", 2);
+        let got: Vec<(String, Vec<Arg>)> = logs
+            .iter()
+            .map(|l| (l.ctx.clone(), l.args.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ROUT".to_owned(), vec![msg("shown"), span("req")]),
+                ("DFLT".to_owned(), vec![msg("outside")]),
+            ],
+            "ROUT at WARN filters the INFO event inside its span only"
+        );
+    }
 }
