@@ -142,6 +142,12 @@ impl ContextTable {
         DEFAULT_INDEX
     }
 
+    /// Whether any context besides the default (and the diagnostic one)
+    /// is registered: otherwise a span cannot choose another context.
+    pub(crate) fn has_mapped(&self) -> bool {
+        !self.by_prefix.is_empty()
+    }
+
     /// The position of the context registered as `id`, if an event may be
     /// sent on it: the default or a mapped context, never the reserved
     /// diagnostic context.

@@ -314,7 +314,8 @@ pub const CLOSE_IDLE_FIELD: &str = "time.idle_us";
 /// The position of the context an event goes to: its target's mapped
 /// context when the target is mapped (a `with_context` prefix matches);
 /// otherwise the context its span chose, if any (`span`, called only
-/// then); otherwise the default context.
+/// then, and only when there is another context to choose); otherwise
+/// the default context.
 #[inline]
 fn event_context(
     contexts: &ContextTable,
@@ -322,7 +323,7 @@ fn event_context(
     span: impl FnOnce() -> Option<usize>,
 ) -> usize {
     let by_target = contexts.index_of_target(target);
-    if by_target != DEFAULT_INDEX {
+    if by_target != DEFAULT_INDEX || !contexts.has_mapped() {
         return by_target;
     }
     span().unwrap_or(DEFAULT_INDEX)

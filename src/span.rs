@@ -419,25 +419,24 @@ pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
     }
     // Innermost first: how many spans fit, the message and the event's
     // own fields already being in the frame.
-    let (mut len, mut count, mut fit) = (0usize, 0usize, 0usize);
+    let mut wires: ArrayVec<(&[u8], u8, bool), MAX_SPAN_DEPTH> = ArrayVec::new();
+    let (mut len, mut count) = (0usize, 0usize);
     for ext in &exts {
-        let (bytes, n, _) = ext
+        let wire = ext
             .get::<SpanData>()
             .map_or((&[][..], 0, false), |d| d.wire(cfg.scope));
-        if !w.has_room_for_encoded(len + bytes.len(), count + usize::from(n)) {
+        if !w.has_room_for_encoded(len + wire.0.len(), count + usize::from(wire.1)) {
             break;
         }
-        len += bytes.len();
-        count += usize::from(n);
-        fit += 1;
+        len += wire.0.len();
+        count += usize::from(wire.1);
+        if wires.try_push(wire).is_err() {
+            break;
+        }
     }
-    let mut dropped = fit < exts.len();
+    let mut dropped = wires.len() < exts.len();
     let mut cut = false;
-    for ext in exts.iter().take(fit).rev() {
-        let Some(data) = ext.get::<SpanData>() else {
-            continue;
-        };
-        let (bytes, n, truncated) = data.wire(cfg.scope);
+    for &(bytes, n, truncated) in wires.iter().rev() {
         if !w.encoded(bytes, n) {
             dropped = true;
             break;
