@@ -23,7 +23,7 @@ use crate::channel::{self, Producer};
 use crate::contexts::{ContextTable, DEFAULT_INDEX};
 use crate::frame::{Frame, LogHeader, LogWriter};
 use crate::ids::{AppId, EcuId, LogLevel};
-use crate::span::{self, SpanConfig, SpanData, Timings};
+use crate::span::{self, SpanConfig, SpanData, SpanEpoch, SpanScope, Timings};
 use crate::stats::Counters;
 use crate::sys;
 
@@ -81,6 +81,7 @@ struct Inner {
     max_frame: usize,
     pid: u32,
     spans: SpanConfig,
+    span_epoch: SpanEpoch,
 }
 
 impl fmt::Debug for DltLayer {
@@ -113,6 +114,7 @@ impl DltLayer {
                 max_frame,
                 pid: std::process::id(),
                 spans,
+                span_epoch: SpanEpoch::default(),
             }),
         }
     }
@@ -168,7 +170,9 @@ where
         };
         let mut frame = Frame::new();
         let mut leaf = leaf;
-        let mut scope = |w: &mut LogWriter<'_>| span::write_scope(w, leaf.take(), &inner.spans);
+        let mut scope = |w: &mut LogWriter<'_>| {
+            span::write_scope(w, leaf.take(), &inner.spans, &inner.span_epoch)
+        };
         if encode(&mut frame, inner.max_frame, &header, event, &mut scope) {
             Counters::bump(&inner.counters.truncated);
         }
@@ -181,11 +185,17 @@ where
             return;
         };
         let inner = &*self.inner;
-        let parent = span
-            .parent()
-            .and_then(|p| p.extensions().get::<SpanData>().and_then(SpanData::context));
+        // The parent learns it has a child before the epoch is read, so
+        // that a record into it from now on makes this span's cache stale.
+        let parent = span.parent().and_then(|p| {
+            let mut ext = p.extensions_mut();
+            let data = ext.get_mut::<SpanData>()?;
+            data.set_has_children();
+            data.context()
+        });
+        let epoch = inner.span_epoch.now();
         let meta = span.metadata();
-        let (data, unknown) = SpanData::new(
+        let (mut data, unknown) = SpanData::new(
             meta.name(),
             meta.target(),
             |v| attrs.record(v),
@@ -195,6 +205,9 @@ where
         );
         if unknown {
             Counters::bump(&inner.counters.span_contexts_unknown);
+        }
+        if inner.spans.scope != SpanScope::Off {
+            data.rebuild_scope(span.parent(), &inner.spans, epoch);
         }
         let mut ext = span.extensions_mut();
         ext.insert(data);
@@ -214,13 +227,22 @@ where
         if chunks.is_empty() {
             return;
         }
+        let inner = &*self.inner;
         let mut ext = span.extensions_mut();
         if let Some(data) = ext.get_mut::<SpanData>() {
             data.merge(chunks);
+            if data.has_children() {
+                inner.span_epoch.advance();
+            }
+            if inner.spans.scope != SpanScope::Off {
+                let epoch = inner.span_epoch.now();
+                data.rebuild_scope(span.parent(), &inner.spans, epoch);
+            }
         }
     }
 
     fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
+        self.refresh_scope(id, &cx);
         if self.inner.spans.close_records {
             if let Some(span) = cx.span(id) {
                 if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
@@ -255,6 +277,32 @@ where
 }
 
 impl DltLayer {
+    /// Rebuilds the scope cache of the span `id` if a record into one of
+    /// its ancestors made it stale (entering is not the emission path, so
+    /// it may allocate; the events inside then take the fast path again).
+    fn refresh_scope<S>(&self, id: &Id, cx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let inner = &*self.inner;
+        if inner.spans.scope == SpanScope::Off {
+            return;
+        }
+        let Some(span) = cx.span(id) else {
+            return;
+        };
+        let epoch = inner.span_epoch.now();
+        let stale = span
+            .extensions()
+            .get::<SpanData>()
+            .is_some_and(|d| !d.scope_is_current(epoch));
+        if stale {
+            if let Some(data) = span.extensions_mut().get_mut::<SpanData>() {
+                data.rebuild_scope(span.parent(), &inner.spans, epoch);
+            }
+        }
+    }
+
     /// Sends the close record of `span`: "NAME closed", the span's name
     /// and fields, `time.busy_us` and `time.idle_us`, at the span's level
     /// on the span's context.

@@ -128,6 +128,48 @@ pub(crate) struct SpanData {
     /// The context chosen for the events inside, by position in the
     /// context table; `None`: the event's target decides.
     context: Option<usize>,
+    /// Whether a child span was created: recording into this span then
+    /// makes the children's [`ScopeCache`]s stale.
+    has_children: bool,
+    /// The whole scope an event inside this span carries, pre-built.
+    scope: ScopeCache,
+}
+
+/// A span's scope (the span and its ancestors up to the maximum depth)
+/// as an event copies it, root first, built when the span is created,
+/// recorded into or entered (allocation is allowed there), so that an
+/// event reads one span, not every ancestor. Valid while the layer's
+/// [`SpanEpoch`] still has the value it had when the cache was built:
+/// recording into a span that has children moves the epoch on, and events
+/// then walk the scope ([`write_scope`]'s slow path) until the span is
+/// entered again.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeCache {
+    /// The epoch it was built at; `None`: never built.
+    epoch: Option<u64>,
+    /// Every span's arguments, root first, back to back.
+    bytes: Vec<u8>,
+    /// Per span, root first: where its arguments start in `bytes`, how
+    /// many there are and whether one was cut.
+    spans: Vec<(usize, u8, bool)>,
+}
+
+/// The layer's record epoch (see [`ScopeCache`]).
+#[derive(Debug, Default)]
+pub(crate) struct SpanEpoch(std::sync::atomic::AtomicU64);
+
+impl SpanEpoch {
+    /// The current epoch. Load it *before* reading the spans a cache is
+    /// built from.
+    pub(crate) fn now(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes every cache built so far stale: call it after changing a
+    /// span that has children.
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl SpanData {
@@ -157,6 +199,8 @@ impl SpanData {
             fields: Vec::new(),
             name: Chunk::new(usize::MAX, &name_args),
             context,
+            has_children: false,
+            scope: ScopeCache::default(),
         };
         data.merge(rec.chunks);
         (data, unknown)
@@ -205,6 +249,54 @@ impl SpanData {
     /// The context chosen for the events inside this span, if any.
     pub(crate) fn context(&self) -> Option<usize> {
         self.context
+    }
+
+    /// Notes that a child span was created.
+    pub(crate) fn set_has_children(&mut self) {
+        self.has_children = true;
+    }
+
+    /// Whether a child span was ever created.
+    pub(crate) fn has_children(&self) -> bool {
+        self.has_children
+    }
+
+    /// Whether the scope cache was built at `epoch`.
+    pub(crate) fn scope_is_current(&self, epoch: u64) -> bool {
+        self.scope.epoch == Some(epoch)
+    }
+
+    /// Rebuilds the scope cache from this span's own arguments and those
+    /// of its ancestors from `parent` up, innermost `cfg.max_depth` in
+    /// all. `epoch` must have been read before this call.
+    pub(crate) fn rebuild_scope<'a, R: LookupSpan<'a>>(
+        &mut self,
+        parent: Option<SpanRef<'a, R>>,
+        cfg: &SpanConfig,
+        epoch: u64,
+    ) {
+        let mut inner_first: Vec<(Vec<u8>, u8, bool)> = Vec::new();
+        let (own, n, t) = self.wire(cfg.scope);
+        inner_first.push((own.to_vec(), n, t));
+        let mut next = parent;
+        while let Some(span) = next {
+            if inner_first.len() >= cfg.max_depth {
+                break;
+            }
+            if let Some(d) = span.extensions().get::<SpanData>() {
+                let (b, n, t) = d.wire(cfg.scope);
+                inner_first.push((b.to_vec(), n, t));
+            }
+            next = span.parent();
+        }
+        let scope = &mut self.scope;
+        scope.bytes.clear();
+        scope.spans.clear();
+        for (b, n, t) in inner_first.iter().rev() {
+            scope.spans.push((scope.bytes.len(), *n, *t));
+            scope.bytes.extend_from_slice(b);
+        }
+        scope.epoch = Some(epoch);
     }
 
     /// The bytes, argument count and truncation an event copies.
@@ -385,6 +477,37 @@ pub(crate) fn span_context<'a, R: LookupSpan<'a>>(leaf: Option<&SpanRef<'a, R>>)
     leaf?.extensions().get::<SpanData>()?.context()
 }
 
+/// Appends a cached scope: the innermost spans that fit, root first, in
+/// one copy; the outer ones that do not fit are dropped and the marker
+/// follows. Returns whether span arguments were dropped or cut.
+fn write_cached(w: &mut LogWriter<'_>, c: &ScopeCache) -> bool {
+    let mut first = c.spans.len();
+    let mut count = 0usize;
+    for (i, &(start, n, _)) in c.spans.iter().enumerate().rev() {
+        let len = c.bytes.len().saturating_sub(start);
+        if !w.has_room_for_encoded(len, count + usize::from(n)) {
+            break;
+        }
+        count += usize::from(n);
+        first = i;
+    }
+    let mut dropped = first > 0;
+    let mut cut = false;
+    if let Some(&(start, _, _)) = c.spans.get(first) {
+        let bytes = c.bytes.get(start..).unwrap_or(&[]);
+        let count = u8::try_from(count).unwrap_or(u8::MAX);
+        if w.encoded(bytes, count) {
+            cut = c.spans[first..].iter().any(|&(_, _, t)| t);
+        } else {
+            dropped = true;
+        }
+    }
+    if dropped {
+        w.mark_truncated();
+    }
+    dropped || cut
+}
+
 /// Appends the scope of `leaf` (the event's span) to `w`, root first: for
 /// each of the innermost `cfg.max_depth` spans its name, then (with
 /// [`SpanScope::NamesAndFields`]) its fields. Whatever does not fit is
@@ -396,10 +519,22 @@ pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
     w: &mut LogWriter<'_>,
     leaf: Option<SpanRef<'a, R>>,
     cfg: &SpanConfig,
+    epoch: &SpanEpoch,
 ) -> bool {
-    if cfg.scope == SpanScope::Off || leaf.is_none() || w.is_truncated() {
+    let Some(leaf) = leaf else {
+        return false;
+    };
+    if cfg.scope == SpanScope::Off || w.is_truncated() {
         return false;
     }
+    // The fast path: the leaf's cache, built after every change it shows.
+    let now = epoch.now();
+    if let Some(d) = leaf.extensions().get::<SpanData>() {
+        if d.scope_is_current(now) {
+            return write_cached(w, &d.scope);
+        }
+    }
+    let leaf = Some(leaf);
     let mut spans: ArrayVec<SpanRef<'a, R>, MAX_SPAN_DEPTH> = ArrayVec::new();
     let mut next = leaf;
     while let Some(span) = next {

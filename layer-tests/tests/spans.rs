@@ -131,20 +131,37 @@ fn handle(req_id: u64, path: &str) {
     tracing::error!(target: "spans::handler", "handled");
 }
 
+/// Makes every span's scope cache stale: records into a span that has a
+/// child, so the next events walk their scope (the slow path) instead of
+/// copying their span's pre-built scope.
+fn make_caches_stale() {
+    let p = tracing::info_span!(parent: None, "p", v = 0u64);
+    let _c = tracing::info_span!(parent: &p, "c");
+    p.record("v", 1u64);
+}
+
 /// Every workload, shared by the fake and the real daemon: what each
-/// event must carry, in the order they are logged.
-fn workload() {
+/// event must carry, in the order they are logged. With `stale`, every
+/// event takes the slow path (see [`make_caches_stale`]).
+fn workload(stale: bool) {
+    let stale = || {
+        if stale {
+            make_caches_stale();
+        }
+    };
     // Two nested spans, typed fields, an event with its own field.
     let outer = tracing::info_span!("outer", a = 1u64, who = "me");
     let _o = outer.enter();
     let inner = tracing::info_span!("inner", b = -2i64, ok = true, r = 0.5f64);
     let _i = inner.enter();
+    stale();
     tracing::error!(target: "spans", x = 5u64, "boom");
     drop(_i);
     drop(_o);
     drop(inner);
     drop(outer);
     // No span: no span arguments.
+    stale();
     tracing::error!(target: "spans", "alone");
     // #[instrument].
     handle(7, "/v1");
@@ -152,12 +169,27 @@ fn workload() {
     let late = tracing::info_span!("late", first = 1u64, id = tracing::field::Empty);
     late.record("id", 42u64);
     late.record("first", 2u64);
-    late.in_scope(|| tracing::error!(target: "spans", "recorded"));
+    late.in_scope(|| {
+        stale();
+        tracing::error!(target: "spans", "recorded");
+    });
     drop(late);
     // A `log` record inside a span.
     tracing::info_span!("bridge", n = 9u64).in_scope(|| {
+        stale();
         log::error!(target: "spans", "from log {}", 1);
     });
+    // A field recorded into a parent after its child was created, while
+    // the child is entered, and after it is entered again.
+    let parent = tracing::info_span!("parent", v = 1u64);
+    let child = tracing::info_span!(parent: &parent, "child");
+    let entered = child.enter();
+    parent.record("v", 2u64);
+    tracing::error!(target: "spans", "parent recorded");
+    drop(entered);
+    child.in_scope(|| tracing::error!(target: "spans", "entered again"));
+    drop(child);
+    drop(parent);
 }
 
 /// What [`workload`] must produce, one `Vec<Arg>` per record.
@@ -192,6 +224,18 @@ fn workload_expected() -> Vec<Vec<Arg>> {
             msg("from log 1"),
             span("bridge"),
             named("bridge.n", V::U(9)),
+        ],
+        vec![
+            msg("parent recorded"),
+            span("parent"),
+            named("parent.v", V::U(2)),
+            span("child"),
+        ],
+        vec![
+            msg("entered again"),
+            span("parent"),
+            named("parent.v", V::U(2)),
+            span("child"),
         ],
     ]
 }
@@ -233,9 +277,11 @@ mod fake_daemon {
     #[test]
     fn every_event_carries_its_scope_root_first_typed_and_named() {
         init_log_tracer();
-        let (logs, stats) = run(|b| b, workload);
-        assert_eq!(args(&logs), workload_expected());
-        assert_eq!(stats.truncated, 0, "{stats:?}");
+        for stale in [false, true] {
+            let (logs, stats) = run(|b| b, || workload(stale));
+            assert_eq!(args(&logs), workload_expected(), "stale caches: {stale}");
+            assert_eq!(stats.truncated, 0, "{stats:?}");
+        }
     }
 
     #[test]
@@ -291,12 +337,27 @@ mod fake_daemon {
         // 100 spans, the deepest 32 carried: 32 × (name + field) does not
         // fit next to a 900-byte message.
         let text = "m".repeat(900);
-        let (logs, stats) = run(
-            |b| b.with_span_max_depth(taktora_log::MAX_SPAN_DEPTH),
-            || nested(100, || tracing::error!("{text}")),
-        );
-        let log = &logs[0];
-        assert_eq!(log.args[0], msg(&text), "the message comes whole");
+        for stale in [false, true] {
+            let (logs, stats) = run(
+                |b| b.with_span_max_depth(taktora_log::MAX_SPAN_DEPTH),
+                || {
+                    nested(100, || {
+                        if stale {
+                            make_caches_stale();
+                        }
+                        tracing::error!("{text}");
+                    })
+                },
+            );
+            check_innermost_kept(&logs[0], &text);
+            assert_eq!(stats.truncated, 1, "counted as truncated: {stats:?}");
+        }
+    }
+
+    /// The frame of the deep-nesting test: the message whole, then the
+    /// innermost spans that fit, whole, root first, then the marker.
+    fn check_innermost_kept(log: &Log, text: &str) {
+        assert_eq!(log.args[0], msg(text), "the message comes whole");
         assert_eq!(
             log.args.last(),
             Some(&(None, s(TRUNCATION_MARKER))),
@@ -312,7 +373,6 @@ mod fake_daemon {
             .collect();
         assert_eq!(carried.len(), 2 * n, "whole spans only");
         assert_eq!(carried.into_iter().cloned().collect::<Vec<_>>(), want);
-        assert_eq!(stats.truncated, 1, "counted as truncated: {stats:?}");
     }
 
     #[test]
@@ -511,7 +571,7 @@ mod real_daemon {
             .build()
             .expect("build the layer");
         with_layer(layer, || {
-            workload();
+            workload(false);
             tracing::info_span!("req", dlt.ctx = "ROUT", id = 1u64).in_scope(|| {
                 tracing::error!(target: "app", "routed");
             });
@@ -525,7 +585,7 @@ mod real_daemon {
 
         // Close records are on: each closed span adds one record, in
         // close order, so compare the non-close records first.
-        let logs = wait_logs(&capture, &daemon, "SPRD", 14);
+        let logs = wait_logs(&capture, &daemon, "SPRD", 18);
         let is_close = |l: &Log| matches!(&l.args[0].1, V::S(m) if m.ends_with(" closed"));
         let events: Vec<&Log> = logs.iter().filter(|l| !is_close(l)).collect();
         let mut want = workload_expected();
@@ -536,7 +596,7 @@ mod real_daemon {
         let ctxs: Vec<&str> = events.iter().map(|l| l.ctx.as_str()).collect();
         assert_eq!(
             ctxs,
-            ["DFLT", "DFLT", "DFLT", "DFLT", "DFLT", "ROUT", "DFLT"],
+            ["DFLT", "DFLT", "DFLT", "DFLT", "DFLT", "DFLT", "DFLT", "ROUT", "DFLT"],
             "span context selection and its fallback"
         );
         assert!(events.iter().all(|l| l.noar == l.args.len()));
@@ -551,6 +611,8 @@ mod real_daemon {
                 &s("handle closed"),
                 &s("late closed"),
                 &s("bridge closed"),
+                &s("child closed"),
+                &s("parent closed"),
                 &s("req closed"),
                 &s("bad closed"),
             ],
@@ -565,7 +627,7 @@ mod real_daemon {
             );
         }
         assert_eq!(
-            closes[5].ctx, "ROUT",
+            closes[7].ctx, "ROUT",
             "a close record goes to the span's context"
         );
     }
