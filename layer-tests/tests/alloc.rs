@@ -11,9 +11,10 @@
 //! `taktora_log::fatal!` and `log::error!` (via `tracing_log::LogTracer`).
 //! `counter_sees_allocations` proves the counter counts.
 //!
-//! Every state is measured twice: the events alone, and the same events
+//! Every state is measured three times: the events alone, the same events
 //! inside two nested spans with two fields each, whose scope every record
-//! then carries (issue 11). The spans are created and entered before the
+//! then carries (issue 11), and the same with the inner span's pre-built
+//! scope made stale (the events then walk the scope span by span). The spans are created and entered before the
 //! counter is armed: creating a span may allocate, emitting inside one
 //! must not.
 //!
@@ -90,11 +91,18 @@ fn under<T>(layer: DltLayer, f: impl FnOnce() -> T) -> T {
 /// Runs `f` inside two nested spans with two typed fields each, as the
 /// allocation-counted workload's scope. The spans are created and entered
 /// here, before `f` arms the counter.
-fn in_two_spans<T>(f: impl FnOnce() -> T) -> T {
+///
+/// With `stale`, a field is recorded into the outer span after the inner
+/// one was entered, so the inner span's pre-built scope is stale and
+/// every event walks the scope span by span (the slow path).
+fn in_two_spans<T>(stale: bool, f: impl FnOnce() -> T) -> T {
     let outer = tracing::info_span!("outer", req = 7u64, path = "/brake");
     let _outer = outer.enter();
     let inner = tracing::info_span!("inner", attempt = 2i64, retry = true);
     let _inner = inner.enter();
+    if stale {
+        outer.record("req", 8u64);
+    }
     f()
 }
 
@@ -105,6 +113,8 @@ struct Counted {
     flat: u64,
     /// The same events inside two nested spans.
     in_spans: u64,
+    /// The same, with the inner span's pre-built scope stale.
+    in_stale_spans: u64,
 }
 
 /// Warms this thread up under a *separate* throw-away layer (callsites,
@@ -123,11 +133,13 @@ fn allocations_under(layer: DltLayer) -> Counted {
         for i in 0..WARM_UP {
             emit_once(i);
         }
-        in_two_spans(|| {
-            for i in 0..WARM_UP {
-                emit_once(i);
-            }
-        });
+        for stale in [false, true] {
+            in_two_spans(stale, || {
+                for i in 0..WARM_UP {
+                    emit_once(i);
+                }
+            });
+        }
     });
     drop(warm_guard);
     under(layer, || {
@@ -136,23 +148,32 @@ fn allocations_under(layer: DltLayer) -> Counted {
                 emit_once(i);
             }
         });
-        let in_spans = in_two_spans(|| {
-            count_allocs(|| {
-                for i in 0..RECORDS {
-                    emit_once(i);
-                }
+        let in_spans_counted = |stale| {
+            in_two_spans(stale, || {
+                count_allocs(|| {
+                    for i in 0..RECORDS {
+                        emit_once(i);
+                    }
+                })
             })
-        });
-        Counted { flat, in_spans }
+        };
+        let in_spans = in_spans_counted(false);
+        let in_stale_spans = in_spans_counted(true);
+        Counted {
+            flat,
+            in_spans,
+            in_stale_spans,
+        }
     })
 }
 
 /// Panics unless neither workload allocated.
 fn assert_no_allocations(n: &Counted, state: &str) {
     assert_eq!(
-        (n.flat, n.in_spans),
-        (0, 0),
-        "allocations on the ERROR/FATAL path (alone, inside two spans), {state}"
+        (n.flat, n.in_spans, n.in_stale_spans),
+        (0, 0, 0),
+        "allocations on the ERROR/FATAL path (alone, inside two spans, \
+         inside two spans with a stale scope cache), {state}"
     );
 }
 
@@ -237,7 +258,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_absent() {
     assert_eq!(stats.written, 0, "no daemon, nothing written: {stats:?}");
     // Every record of all three macros reached the layer: the `log` ones
     // too (through `LogTracer` to this thread's scoped subscriber).
-    assert_eq!(stats.emitted, (2 * 3 * RECORDS) as u64, "{stats:?}");
+    assert_eq!(stats.emitted, (3 * 3 * RECORDS) as u64, "{stats:?}");
 }
 
 #[test]
