@@ -1,7 +1,9 @@
 //! [`DltLayer`]: turns each `tracing` event into one DLT verbose LOG frame,
-//! encoded on the stack, and pushes it into the bounded channel. Nothing
-//! here waits, locks (beyond flume's internal lock), does I/O or, for
-//! ERROR and FATAL, allocates.
+//! encoded on the stack, with the span scope `span.rs` keeps pre-encoded,
+//! and pushes it into the bounded channel. Nothing here waits, locks
+//! (beyond flume's internal lock and the registry's per-span extension
+//! locks, held only to copy bytes), does I/O or, for ERROR and FATAL,
+//! allocates. Creating, recording into and entering spans may allocate.
 //!
 //! [`DltLevels`] is the matching per-layer filter: it applies the DLT
 //! context levels (which the daemon may change at runtime) as `tracing`
@@ -49,6 +51,11 @@ const LOG_FIELD_PREFIX: &str = "log.";
 /// Create it with [`DltLayer::builder`]; it comes with the
 /// [`FlushGuard`](crate::FlushGuard) that owns the background flusher.
 /// Cloning is cheap (an `Arc`), and clones feed the same flusher.
+///
+/// Every event carries its span scope after its own fields (see
+/// [`with_span_scope`](crate::DltLayerBuilder::with_span_scope)), and a
+/// span can choose the DLT context of the events inside it
+/// ([`SPAN_CONTEXT_FIELD`](crate::SPAN_CONTEXT_FIELD)).
 ///
 /// The layer applies the DLT context levels to every event itself. Add
 /// [`DltLayer::levels`] as its per-layer filter to make disabled
