@@ -216,10 +216,12 @@ where
         if inner.spans.scope != SpanScope::Off {
             data.rebuild_scope(span.parent(), &inner.spans, epoch);
         }
+        // `replace`, not `insert`, which panics when the type is already
+        // there: a second `DltLayer` in the same registry got there first.
         let mut ext = span.extensions_mut();
-        ext.insert(data);
+        drop(ext.replace(data));
         if inner.spans.close_records {
-            ext.insert(Timings::new());
+            drop(ext.replace(Timings::new()));
         }
     }
 

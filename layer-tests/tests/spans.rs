@@ -285,6 +285,50 @@ mod fake_daemon {
     }
 
     #[test]
+    fn two_dlt_layers_in_one_registry_both_carry_the_scope() {
+        let dirs: Vec<tempfile::TempDir> = (0..2)
+            .map(|_| {
+                tempfile::Builder::new()
+                    .prefix("taktora-spans-two-")
+                    .tempdir()
+                    .expect("temp dir")
+            })
+            .collect();
+        let mut daemons: Vec<FakeDaemon> = dirs
+            .iter()
+            .map(|d| FakeDaemon::start(d.path(), None))
+            .collect();
+        let build = |app: &str, dir: &tempfile::TempDir| {
+            DltLayer::builder(app)
+                .with_pipe_dir(dir.path())
+                .build()
+                .expect("build a layer")
+        };
+        let (a, guard_a) = build("SPA1", &dirs[0]);
+        let (b, guard_b) = build("SPA2", &dirs[1]);
+        let (la, lb) = (a.levels(), b.levels());
+        let subscriber = tracing_subscriber::registry()
+            .with(a.with_filter(la))
+            .with(b.with_filter(lb));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("req", id = 1u64).in_scope(|| tracing::error!("both"));
+        });
+        for (guard, daemon) in [&guard_a, &guard_b].into_iter().zip(daemons.iter_mut()) {
+            flush_all(guard, "the event");
+            let logs: Vec<Vec<Arg>> = daemon
+                .drain()
+                .iter()
+                .filter(|m| m.kind == LOG)
+                .map(|m| decode(&m.packet()).args)
+                .collect();
+            assert_eq!(
+                logs,
+                [vec![msg("both"), span("req"), named("req.id", V::U(1))]]
+            );
+        }
+    }
+
+    #[test]
     fn names_only_and_off() {
         let nested = || {
             let outer = tracing::info_span!("outer", a = 1u64);
