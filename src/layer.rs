@@ -221,7 +221,7 @@ where
         let mut ext = span.extensions_mut();
         drop(ext.replace(data));
         if inner.spans.close_records {
-            drop(ext.replace(Timings::new()));
+            let _ = ext.replace(Timings::new());
         }
     }
 
