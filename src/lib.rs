@@ -4,7 +4,9 @@
 //! COVESA's `dlt-daemon` as a DLT verbose LOG message, with your
 //! application ID, a context ID chosen by the event's target, and the
 //! level mapped from `tracing`'s. `log` records arrive the same way through
-//! `tracing_log::LogTracer`. It speaks the daemon's own user protocol over
+//! `tracing_log::LogTracer`. Events inside spans carry their span scope,
+//! root first, as typed and named arguments (`span = "req"`, `req.id = 7`;
+//! see [`SpanScope`]). It speaks the daemon's own user protocol over
 //! its FIFO, so DLT Viewer, `dlt-receive` and `dlt-control` see it like any
 //! libdlt application.
 //!
@@ -42,6 +44,8 @@
 //! - **REQ_0813** ERROR and FATAL records never allocate on the calling
 //!   thread: frames are fixed-size stack buffers, copied into a frame pool
 //!   allocated at build time, and the channels' storage is reserved then.
+//!   Inside spans too: a span's arguments are encoded when it is created
+//!   or recorded into, and events only copy them.
 //! - **REQ_0814** While the daemon is away, records wait in a bounded ring
 //!   allocated once at build time, and drain in FIFO order on reconnect.
 //! - **REQ_0815** When the channel or the ring is full, the oldest record
