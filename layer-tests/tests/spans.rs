@@ -329,6 +329,69 @@ mod fake_daemon {
     }
 
     #[test]
+    fn threads_logging_in_a_span_while_another_records_into_it_get_valid_frames() {
+        const THREADS: u64 = 3;
+        // 300 records of ~130 bytes: within the fake daemon's 64 KiB FIFO,
+        // which it reads only after the flush.
+        const EVENTS: u64 = 100;
+        let (logs, stats) = run(
+            |b| b.with_channel_capacity(4096),
+            || {
+                let parent = tracing::info_span!("parent", v = 0u64);
+                let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                std::thread::scope(|s| {
+                    for t in 0..THREADS {
+                        let (parent, dispatch) = (&parent, dispatch.clone());
+                        s.spawn(move || {
+                            tracing::dispatcher::with_default(&dispatch, || {
+                                let child = tracing::info_span!(parent: parent, "child", t);
+                                let _e = child.enter();
+                                for i in 0..EVENTS {
+                                    tracing::error!(i, "e");
+                                }
+                            });
+                        });
+                    }
+                    for v in 1..=200u64 {
+                        parent.record("v", v);
+                    }
+                });
+            },
+        );
+        assert_eq!(logs.len() as u64, THREADS * EVENTS, "{stats:?}");
+        for l in &logs {
+            assert_eq!(l.args.len(), 6, "{l:?}");
+            assert_eq!(l.args[2], span("parent"), "{l:?}");
+            assert!(
+                matches!(&l.args[3], (Some(n), V::U(v)) if n == "parent.v" && *v <= 200),
+                "{l:?}"
+            );
+            assert_eq!(l.args[4], span("child"), "{l:?}");
+            assert!(
+                matches!(&l.args[5], (Some(n), V::U(t)) if n == "child.t" && *t < THREADS),
+                "{l:?}"
+            );
+        }
+        // Per thread, in logging order, the parent's value never goes
+        // back: no event shows a cache older than what one before it saw.
+        for t in 0..THREADS {
+            let seen: Vec<u64> = logs
+                .iter()
+                .filter(|l| l.args[5].1 == V::U(t))
+                .map(|l| match l.args[3].1 {
+                    V::U(v) => v,
+                    _ => unreachable!("checked above"),
+                })
+                .collect();
+            assert!(
+                seen.windows(2).all(|w| w[0] <= w[1]),
+                "thread {t}: {seen:?}"
+            );
+        }
+        assert_eq!(stats.truncated, 0);
+    }
+
+    #[test]
     fn names_only_and_off() {
         let nested = || {
             let outer = tracing::info_span!("outer", a = 1u64);
