@@ -17,6 +17,7 @@ use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
 use crate::local_print::{LocalPrint, LocalPrinter};
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
+use crate::span::{SpanConfig, SpanScope, MAX_SPAN_DEPTH};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
 
@@ -103,6 +104,8 @@ struct Mapping {
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
 /// | local print on stderr | `$DLT_LOCAL_PRINT_MODE`, else off (see [`with_local_print`](Self::with_local_print)) |
+/// | span scope | [`SpanScope::NamesAndFields`], innermost [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH) spans |
+/// | span close records | off |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -190,6 +193,7 @@ pub struct DltLayerBuilder {
     limits: Limits,
     /// `None`: `$DLT_LOCAL_PRINT_MODE` decides.
     local_print: Option<LocalPrint>,
+    spans: SpanConfig,
 }
 
 impl DltLayer {
@@ -213,6 +217,7 @@ impl DltLayer {
             initial_levels_spec: None,
             limits: Limits::DEFAULT,
             local_print: None,
+            spans: SpanConfig::DEFAULT,
         }
     }
 }
@@ -449,6 +454,19 @@ impl DltLayerBuilder {
         }
     }
 
+    /// Sets which part of its span scope every event carries: nothing,
+    /// each span's name, or each span's name and fields (see
+    /// [`SpanScope`]). Defaults to [`SpanScope::NamesAndFields`].
+    pub fn with_span_scope(self, scope: SpanScope) -> Self {
+        Self {
+            spans: SpanConfig {
+                scope,
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
     /// As [`build`](Self::build), and also returns the stderr printer of
     /// [`with_local_print`](Self::with_local_print) /
     /// `$DLT_LOCAL_PRINT_MODE` (`None` when local print is off), for your
@@ -468,6 +486,37 @@ impl DltLayerBuilder {
         let (layer, mut starter) = self.prepare()?;
         let printer = starter.take_local_print();
         Ok((layer, printer, starter.start()?))
+
+    }
+
+    /// Sets how many spans of an event's scope, counted from the
+    /// innermost, travel with it; the outer ones are left out (this does
+    /// not count as truncation). Clamped to `1..=`[`MAX_SPAN_DEPTH`].
+    /// Defaults to [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    pub fn with_span_max_depth(self, depth: usize) -> Self {
+        Self {
+            spans: SpanConfig {
+                max_depth: depth.clamp(1, MAX_SPAN_DEPTH),
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
+    /// Sends one record when a span closes: `"NAME closed"`, the span's
+    /// name and fields, then its busy and idle time in microseconds
+    /// ([`CLOSE_BUSY_FIELD`](crate::CLOSE_BUSY_FIELD),
+    /// [`CLOSE_IDLE_FIELD`](crate::CLOSE_IDLE_FIELD)), at the span's
+    /// level on the span's context. Off by default: it costs two clock
+    /// reads per enter and exit of every span.
+    pub fn with_span_close_records(self, on: bool) -> Self {
+        Self {
+            spans: SpanConfig {
+                close_records: on,
+                ..self.spans
+            },
+            ..self
+        }
     }
 
     /// Validates the configuration, creates the application FIFO, starts
@@ -539,6 +588,7 @@ impl DltLayerBuilder {
             initial_levels_ignored: levels.env.ignored(),
             limits: self.limits,
             local_print: self.local_print.unwrap_or_else(LocalPrint::from_env),
+            spans: self.spans,
         })
     }
 
@@ -651,6 +701,7 @@ struct Validated {
     initial_levels_ignored: usize,
     limits: Limits,
     local_print: LocalPrint,
+    spans: SpanConfig,
 }
 
 impl Validated {
@@ -684,6 +735,7 @@ impl Validated {
             self.app,
             self.ecu,
             self.limits.max_frame,
+            self.spans,
         );
         let local_print = LocalPrinter::new(
             self.local_print,
