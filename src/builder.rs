@@ -486,7 +486,6 @@ impl DltLayerBuilder {
         let (layer, mut starter) = self.prepare()?;
         let printer = starter.take_local_print();
         Ok((layer, printer, starter.start()?))
-
     }
 
     /// Sets how many spans of an event's scope, counted from the

@@ -64,9 +64,9 @@ mod report;
 mod sys;
 mod tool_path;
 mod tools;
-mod viewer;
 mod variant;
 mod variant_table;
+mod viewer;
 mod wait;
 
 pub use alloc::{count_allocs, CountingAllocator};
@@ -80,10 +80,10 @@ pub use sys::{
     thread_cpu_time, unread_bytes,
 };
 pub use tools::{require_dlt_tools, require_dlt_viewer, shared_dir, speak_py};
-pub use viewer::{viewer_rows, ViewerRow, VIEWER_TIMEOUT};
 pub use variant::require_variant;
 pub use variant_table::{
     cache_dir, DaemonVariant, Ipc, DEBIAN, V2_18_10_FIFO, V2_18_11_FIFO, V2_18_11_TRACELOAD,
     V3_0_0_FIFO, V3_0_0_SOCKET, VARIANTS,
 };
+pub use viewer::{viewer_rows, ViewerRow, VIEWER_TIMEOUT};
 pub use wait::{try_wait_until, wait_until, WaitTimeout, POLL_INTERVAL};
