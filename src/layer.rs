@@ -158,11 +158,9 @@ where
         let level = dlt_level(meta);
         let inner = &*self.inner;
         let leaf = cx.event_span(event);
-        let ctx = inner
-            .contexts
-            .at(event_context(&inner.contexts, meta.target(), || {
-                span::span_context(leaf.as_ref())
-            }));
+        let ctx = inner.contexts.at(event_context(&inner.contexts, meta, || {
+            span::span_context(leaf.as_ref())
+        }));
         if !ctx.passes(level) {
             return;
         }
@@ -185,6 +183,15 @@ where
         }
         Counters::bump(&inner.counters.emitted);
         inner.producer.push(&frame);
+    }
+
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        // Without `DltLevels` as its filter the layer still resolves each
+        // callsite's context once (see `ContextTable::remember`). Always:
+        // what the default `register_callsite` returns for a layer whose
+        // `enabled` is always true; the levels apply in `on_event`.
+        self.inner.contexts.remember(meta);
+        Interest::always()
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
@@ -326,7 +333,7 @@ impl DltLayer {
         let data = ext.get::<SpanData>();
         let index = data
             .and_then(SpanData::context)
-            .unwrap_or_else(|| inner.contexts.index_of_target(meta.target()));
+            .unwrap_or_else(|| inner.contexts.index_of(meta));
         let ctx = inner.contexts.at(index);
         if !ctx.passes(level) {
             return;
@@ -368,18 +375,19 @@ pub const CLOSE_BUSY_FIELD: &str = "time.busy_us";
 /// microseconds.
 pub const CLOSE_IDLE_FIELD: &str = "time.idle_us";
 
-/// The position of the context an event goes to: its target's mapped
-/// context when the target is mapped (a `with_context` prefix matches);
+/// The position of the context an event with metadata `meta` goes to:
+/// its target's mapped context when the target is mapped (a
+/// `with_context` prefix matches; found in the callsite cache);
 /// otherwise the context its span chose, if any (`span`, called only
 /// then, and only when there is another context to choose); otherwise
 /// the default context.
 #[inline]
 fn event_context(
     contexts: &ContextTable,
-    target: &str,
+    meta: &Metadata<'_>,
     span: impl FnOnce() -> Option<usize>,
 ) -> usize {
-    let by_target = contexts.index_of_target(target);
+    let by_target = contexts.index_of(meta);
     if by_target != DEFAULT_INDEX || !contexts.has_mapped() {
         return by_target;
     }
@@ -660,7 +668,8 @@ impl fmt::Debug for DltLevels {
 
 impl DltLevels {
     fn passes(&self, meta: &Metadata<'_>) -> bool {
-        self.contexts.lookup(meta.target()).passes(dlt_level(meta))
+        let index = self.contexts.index_of(meta);
+        self.contexts.at(index).passes(dlt_level(meta))
     }
 
     /// Whether an event at `meta` could pass on some context a span may
@@ -668,7 +677,7 @@ impl DltLevels {
     /// context lets its level through.
     fn may_pass_in_a_span(&self, meta: &Metadata<'_>) -> bool {
         let level = dlt_level(meta);
-        self.contexts.index_of_target(meta.target()) == DEFAULT_INDEX
+        self.contexts.index_of(meta) == DEFAULT_INDEX
             && level != LogLevel::Off
             && level <= self.contexts.max_level()
     }
@@ -694,7 +703,10 @@ impl<S> Filter<S> for DltLevels {
         // `log` record through `LogTracer`, `tracing::enabled!`, ...) the
         // next event would be dropped (tokio-rs/tracing#2519). The price
         // is one context lookup per enabled event, which then costs an
-        // encode anyway; disabled callsites stay `never` and free.
+        // encode anyway; disabled callsites stay `never` and free. The
+        // callsite's context is resolved here once, so that lookup costs
+        // the same however many contexts are mapped.
+        self.contexts.remember(meta);
         if meta.is_span()
             || is_log_bridge_callsite(meta)
             || self.passes(meta)
@@ -763,6 +775,41 @@ mod tests {
                 general.as_bytes().to_vec(),
             ));
         }
+    }
+
+    /// `tracing` registers each callsite with the layer (directly, or
+    /// through `DltLevels`), and the layer resolves its context then, so
+    /// that events do not walk the prefixes.
+    #[test]
+    fn registered_callsites_fill_the_context_cache() {
+        let dir = std::env::temp_dir().join(format!("taktora-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for filtered in [true, false] {
+            let (layer, _guard) = crate::DltLayer::builder("CCHE")
+                .with_pipe_dir(&dir)
+                .with_context("app::net", "NET", "net")
+                .build()
+                .expect("build");
+            let contexts = layer.inner.contexts.clone();
+            let levels = layer.levels();
+            let before = contexts.cached_callsites();
+            let dispatch = if filtered {
+                tracing::Dispatch::new(
+                    tracing_subscriber::registry().with(layer.with_filter(levels)),
+                )
+            } else {
+                tracing::Dispatch::new(tracing_subscriber::registry().with(layer))
+            };
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::error!(target: "app::net::rx", "cached");
+                tracing::error!(target: "elsewhere", "cached too");
+            });
+            assert!(
+                contexts.cached_callsites() >= before + 2,
+                "filtered {filtered}: both callsites resolved at registration"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
