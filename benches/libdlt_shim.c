@@ -15,6 +15,16 @@ int taktora_bench_dlt_register(void)
     return 0;
 }
 
+/* Registers only the context `BNCH`, under an application that another
+ * libdlt user in this process (tracing-dlt, in the peer-bench build)
+ * registered already: libdlt holds one application per process. */
+int taktora_bench_dlt_register_context(void)
+{
+    if (dlt_register_context(&taktora_bench_ctx, "BNCH", "bench") < 0)
+        return -2;
+    return 0;
+}
+
 void taktora_bench_dlt_log(void)
 {
     DLT_LOG(taktora_bench_ctx, DLT_LOG_ERROR, DLT_STRING("brake pressure low"),

@@ -11,6 +11,14 @@
 //! process (this binary again, with `--libdlt-child`), because libdlt is
 //! process-global and reads `DLT_PIPE_DIR` once.
 //!
+//! With `--features peer-bench` OpenSOVD's `tracing-dlt` 0.2.0 (tracing
+//! over libdlt) is the third peer, in a child process too (`--tracing-dlt-child`).
+//!
+//! Two pacings, both at the offered average rate: *even* (one record every
+//! period) and *bursts* of 50 back to back (every 50 periods); the daemon's
+//! CPU per record and its wake-ups depend on which (`THROUGHPUT_BURSTS=1,50`
+//! is the default; `THROUGHPUT_BURSTS=1` measures only even pacing).
+//!
 //! The zero-loss rate of a peer is the highest offered rate at which it,
 //! and every lower rate, lost nothing.
 
@@ -27,6 +35,8 @@ use tracing_subscriber::prelude::*;
 
 /// Records offered per rate.
 const RECORDS: usize = 100_000;
+/// Pacings: records back to back per burst (1: evenly paced).
+const BURSTS: [usize; 2] = [1, 50];
 /// Runs per rate and peer (`THROUGHPUT_RUNS` overrides it).
 const RUNS: usize = 3;
 /// Offered rates, records per second; 0 = unpaced.
@@ -95,14 +105,16 @@ fn cpu(pid: Option<u32>) -> Duration {
     pid.and_then(layer_tests::cpu_time).unwrap_or_default()
 }
 
-/// Busy-waits until each record's slot, so that the offered rate is exact
-/// and no sleep granularity gets in the way.
-fn paced(rate: u32, records: usize, mut emit: impl FnMut(u64)) -> Duration {
-    let period = (rate > 0).then(|| Duration::from_secs(1) / rate);
+/// Busy-waits until each burst's slot, so that the offered rate is exact
+/// and no sleep granularity gets in the way: `burst` records back to back
+/// every `burst` periods (1: evenly paced).
+fn paced(rate: u32, burst: usize, records: usize, mut emit: impl FnMut(u64)) -> Duration {
+    let burst = burst.max(1);
+    let period = (rate > 0).then(|| Duration::from_secs(1) * burst as u32 / rate);
     let start = Instant::now();
     let mut next = start;
     for i in 0..records {
-        if let Some(p) = period {
+        if let (Some(p), 0) = (period, i % burst) {
             next += p;
             while Instant::now() < next {
                 std::hint::spin_loop();
@@ -131,7 +143,7 @@ fn start_daemon() -> layer_tests::PrivateDaemon {
         .expect("start private dlt-daemon")
 }
 
-fn run_taktora(rate: u32) -> Outcome {
+fn run_taktora(rate: u32, burst: usize) -> Outcome {
     let daemon = start_daemon();
     let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
     let (layer, guard) = DltLayer::builder("THRU")
@@ -144,7 +156,7 @@ fn run_taktora(rate: u32) -> Outcome {
     let meter = CpuMeter::start(&daemon, &capture);
     let flusher_start = layer_tests::own_threads_cpu_time(FLUSHER_THREAD);
     let took = tracing::subscriber::with_default(subscriber, || {
-        paced(rate, RECORDS, |seq| {
+        paced(rate, burst, RECORDS, |seq| {
             tracing::error!(id = 42u64, temp = -3i64, ok = true, seq, "tp");
         })
     });
@@ -177,29 +189,61 @@ fn run_taktora(rate: u32) -> Outcome {
 /// `rate`, unregisters and exits (libdlt flushes its buffer at exit).
 /// Prints the time the records took on stdout.
 #[cfg(feature = "libdlt-bench")]
-fn libdlt_child(rate: u32) {
+fn libdlt_child(rate: u32, burst: usize) {
     let rc = libdlt::register();
     assert_eq!(rc, 0, "dlt_register_app/context failed");
-    let took = paced(rate, RECORDS, libdlt::log_seq);
+    let took = paced(rate, burst, RECORDS, libdlt::log_seq);
     libdlt::unregister();
     println!("{}", took.as_nanos());
 }
 
+/// The tracing-dlt child: as [`libdlt_child`], through `tracing-dlt`'s
+/// layer (app `TDLT`, context `DFLT`) inside the Tokio runtime it needs.
+#[cfg(feature = "peer-bench")]
+fn tracing_dlt_child(rate: u32, burst: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a Tokio runtime for tracing-dlt");
+    let _rt = rt.enter();
+    let id = tracing_dlt::DltId::new(b"TDLT").expect("app ID");
+    let layer = tracing_dlt::DltLayer::new(&id, "tracing-dlt bench").expect("tracing-dlt layer");
+    // The global default, as tracing-dlt's docs set it up: the level
+    // listener's `rebuild_interest_cache` runs on a Tokio thread.
+    tracing_subscriber::registry().with(layer).init();
+    let took = paced(rate, burst, RECORDS, |seq| {
+        tracing::error!(id = 42u64, temp = -3i64, ok = true, seq, "tp");
+    });
+    println!("{}", took.as_nanos());
+}
+
+/// Runs this binary again as the child `flag` (libdlt or tracing-dlt) and
+/// counts its records, `apid`/`ctid`, as received.
 #[cfg(feature = "libdlt-bench")]
-fn run_libdlt(rate: u32) -> Outcome {
+fn run_libdlt(rate: u32, burst: usize) -> Outcome {
+    run_child("--libdlt-child", rate, burst, ("LDLT", "BNCH"))
+}
+
+#[cfg(feature = "peer-bench")]
+fn run_tracing_dlt(rate: u32, burst: usize) -> Outcome {
+    run_child("--tracing-dlt-child", rate, burst, ("TDLT", "DFLT"))
+}
+
+#[cfg(feature = "libdlt-bench")]
+fn run_child(flag: &str, rate: u32, burst: usize, (apid, ctid): (&str, &str)) -> Outcome {
     // Debian's libdlt speaks FIFO IPC only: meaningful on FIFO variants.
     let daemon = start_daemon();
     let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
     let exe = std::env::current_exe().expect("path of this bench binary");
     let meter = CpuMeter::start(&daemon, &capture);
     let out = std::process::Command::new(exe)
-        .args(["--bench", "--libdlt-child", &rate.to_string()])
+        .args(["--bench", flag, &rate.to_string(), &burst.to_string()])
         .env("DLT_PIPE_DIR", daemon.pipe_dir())
         .output()
-        .expect("run the libdlt child");
+        .expect("run the child");
     assert!(
         out.status.success(),
-        "libdlt child failed: {}\n{}",
+        "{flag} failed: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -209,9 +253,9 @@ fn run_libdlt(rate: u32) -> Outcome {
         .lines()
         .rev()
         .find_map(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("the libdlt child printed no time:\n{stdout}"));
+        .unwrap_or_else(|| panic!("{flag} printed no time:\n{stdout}"));
     let received = capture
-        .settle("LDLT", "BNCH", RECORDS, QUIET, SETTLE_LIMIT)
+        .settle(apid, ctid, RECORDS, QUIET, SETTLE_LIMIT)
         .expect("count the stored messages");
     let (daemon_ns, receiver_ns) = meter.per_record(received);
     Outcome {
@@ -220,7 +264,15 @@ fn run_libdlt(rate: u32) -> Outcome {
         daemon_ns,
         receiver_ns,
         daemon_wakeups: meter.wakeups(received),
-        note: String::new(),
+        // What libdlt said on stderr (its own notices: a full buffer, a
+        // lost connection), last line only.
+        note: String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .chars()
+            .take(120)
+            .collect(),
     }
 }
 
@@ -232,10 +284,11 @@ fn rate_name(rate: u32) -> String {
     }
 }
 
-fn row(peer: &str, rate: u32, o: &Outcome) {
+fn row(peer: &str, rate: u32, burst: usize, o: &Outcome) {
     println!(
-        "{:>10} {:<8} {:>12.0} {:>9} {:>8} {:>9.0} {:>9.0} {:>8.0}  {:<9} {}",
+        "{:>10} {:>5} {:<11} {:>12.0} {:>9} {:>8} {:>9.0} {:>9.0} {:>8.0}  {:<9} {}",
         rate_name(rate),
+        burst,
         peer,
         o.achieved,
         o.received,
@@ -265,22 +318,68 @@ fn zero_loss_rate(results: &[(u32, usize)]) -> u32 {
     best
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--libdlt-child") {
+/// Runs the child named by `flag` in `args` (`FLAG RATE BURST`), if any:
+/// returns whether it did.
+fn child(args: &[String]) -> bool {
+    for flag in ["--libdlt-child", "--tracing-dlt-child"] {
+        let Some(i) = args.iter().position(|a| a == flag) else {
+            continue;
+        };
         let rate: Option<u32> = args.get(i + 1).and_then(|r| r.parse().ok());
-        let Some(rate) = rate else {
-            eprintln!("usage: --libdlt-child RATE");
+        let burst: Option<usize> = args.get(i + 2).and_then(|r| r.parse().ok());
+        let (Some(rate), Some(burst)) = (rate, burst) else {
+            eprintln!("usage: {flag} RATE BURST");
             std::process::exit(2);
         };
-        #[cfg(feature = "libdlt-bench")]
-        libdlt_child(rate);
-        #[cfg(not(feature = "libdlt-bench"))]
-        {
-            eprintln!("--libdlt-child {rate} needs --features libdlt-bench");
-            std::process::exit(2);
+        match flag {
+            #[cfg(feature = "libdlt-bench")]
+            "--libdlt-child" => libdlt_child(rate, burst),
+            #[cfg(feature = "peer-bench")]
+            "--tracing-dlt-child" => tracing_dlt_child(rate, burst),
+            _ => {
+                eprintln!("{flag} {rate} {burst}: this peer was not built (see --features)");
+                std::process::exit(2);
+            }
         }
-        #[allow(unreachable_code)]
+        #[allow(unreachable_code)] // without the peer features, every arm exits
+        return true;
+    }
+    false
+}
+
+/// A comma-separated list of numbers from the environment variable
+/// `name`, or `default`.
+fn list<T: std::str::FromStr + Copy>(name: &str, default: &[T]) -> Vec<T> {
+    match std::env::var(name) {
+        Ok(list) => list
+            .split(',')
+            .map(|r| {
+                r.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: comma-separated integers"))
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+/// A peer's name and how to run it at a rate and burst size.
+type Peer = (&'static str, fn(u32, usize) -> Outcome);
+
+/// The peers built into this binary.
+fn peers() -> Vec<Peer> {
+    #[allow(unused_mut)]
+    let mut peers: Vec<Peer> = vec![("taktora", run_taktora)];
+    #[cfg(feature = "libdlt-bench")]
+    peers.push(("libdlt", run_libdlt));
+    #[cfg(feature = "peer-bench")]
+    peers.push(("tracing-dlt", run_tracing_dlt));
+    peers
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if child(&args) {
         return;
     }
     if !args.iter().any(|a| a == "--bench") {
@@ -307,26 +406,28 @@ fn main() {
     if cfg!(not(feature = "libdlt-bench")) {
         println!("(libdlt peer not built: add --features libdlt-bench)");
     }
+    if cfg!(not(feature = "peer-bench")) {
+        println!("(tracing-dlt peer not built: add --features peer-bench)");
+    }
     println!(
-        "{:>10} {:<8} {:>12} {:>9} {:>8} {:>9} {:>9} {:>8}",
-        "offered/s", "peer", "achieved/s", "received", "lost", "daemon", "receiver", "wakeups"
+        "{:>10} {:>5} {:<11} {:>12} {:>9} {:>8} {:>9} {:>9} {:>8}",
+        "offered/s",
+        "burst",
+        "peer",
+        "achieved/s",
+        "received",
+        "lost",
+        "daemon",
+        "receiver",
+        "wakeups"
     );
     println!(
-        "{:>72}",
+        "{:>85}",
         "(CPU ns per record received; daemon wake-ups per 1000 records)"
     );
     // THROUGHPUT_RATES=100000,200000,0 measures only those rates.
-    let rates: Vec<u32> = match std::env::var("THROUGHPUT_RATES") {
-        Ok(list) => list
-            .split(',')
-            .map(|r| {
-                r.trim()
-                    .parse()
-                    .expect("THROUGHPUT_RATES: comma-separated integers")
-            })
-            .collect(),
-        Err(_) => RATES.to_vec(),
-    };
+    let rates: Vec<u32> = list("THROUGHPUT_RATES", &RATES);
+    let bursts: Vec<usize> = list("THROUGHPUT_BURSTS", &BURSTS);
     // Each rate runs RUNS times per peer, the peers alternating; a rate
     // counts as zero-loss only if every run lost nothing.
     let runs: usize = std::env::var("THROUGHPUT_RUNS")
@@ -334,41 +435,41 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(RUNS)
         .max(1);
-    println!("{runs} runs per rate and peer, alternating");
-    let mut ours = Vec::new();
-    #[allow(unused_mut)]
-    let mut theirs: Vec<(u32, usize)> = Vec::new();
-    for rate in rates {
-        let mut worst_ours = RECORDS;
-        #[allow(unused_mut)]
-        let mut worst_theirs = RECORDS;
-        for _ in 0..runs {
-            let o = run_taktora(rate);
-            row("taktora", rate, &o);
-            worst_ours = worst_ours.min(o.received);
-            #[cfg(feature = "libdlt-bench")]
-            {
-                let o = run_libdlt(rate);
-                row("libdlt", rate, &o);
-                worst_theirs = worst_theirs.min(o.received);
+    println!("{runs} runs per rate, pacing and peer, alternating");
+    let peers = peers();
+    for &burst in &bursts {
+        // Per peer: (rate, fewest received over the runs).
+        let mut worst: Vec<Vec<(u32, usize)>> = vec![Vec::new(); peers.len()];
+        for &rate in &rates {
+            let mut fewest = vec![RECORDS; peers.len()];
+            for _ in 0..runs {
+                for (i, (name, run)) in peers.iter().enumerate() {
+                    let o = run(rate, burst);
+                    row(name, rate, burst, &o);
+                    fewest[i] = fewest[i].min(o.received);
+                }
+            }
+            for (w, f) in worst.iter_mut().zip(fewest) {
+                w.push((rate, f));
             }
         }
-        ours.push((rate, worst_ours));
-        if cfg!(feature = "libdlt-bench") {
-            theirs.push((rate, worst_theirs));
+        let pacing = if burst <= 1 {
+            "evenly paced".to_string()
+        } else {
+            format!("in bursts of {burst}")
+        };
+        let zero: Vec<u32> = worst.iter().map(|w| zero_loss_rate(w)).collect();
+        for ((name, _), z) in peers.iter().zip(&zero) {
+            println!("zero-loss rate {pacing}, {name}: {z}/s");
+        }
+        for ((name, _), &z) in peers.iter().zip(&zero).skip(1) {
+            if z > 0 {
+                println!(
+                    "ratio taktora-log / {name} ({pacing}): {:.2}",
+                    f64::from(zero[0]) / f64::from(z)
+                );
+            }
         }
     }
     println!("load average at end: {}", loadavg());
-    let z_ours = zero_loss_rate(&ours);
-    println!("zero-loss rate, taktora-log: {z_ours}/s");
-    if !theirs.is_empty() {
-        let z_theirs = zero_loss_rate(&theirs);
-        println!("zero-loss rate, libdlt:      {z_theirs}/s");
-        if z_theirs > 0 {
-            println!(
-                "ratio taktora-log / libdlt:  {:.2}",
-                f64::from(z_ours) / f64::from(z_theirs)
-            );
-        }
-    }
 }

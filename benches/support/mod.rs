@@ -29,6 +29,7 @@ pub(crate) mod libdlt {
 
     extern "C" {
         fn taktora_bench_dlt_register() -> i32;
+        fn taktora_bench_dlt_register_context() -> i32;
         fn taktora_bench_dlt_log();
         fn taktora_bench_dlt_log_seq(seq: u64);
         fn taktora_bench_dlt_unregister();
@@ -41,6 +42,14 @@ pub(crate) mod libdlt {
     pub(crate) fn register() -> i32 {
         // SAFETY: a C function without arguments; libdlt is thread-safe.
         unsafe { taktora_bench_dlt_register() }
+    }
+
+    /// Registers only the context `BNCH`, under the application another
+    /// libdlt user in this process registered (libdlt keeps one per
+    /// process).
+    pub(crate) fn register_context() -> i32 {
+        // SAFETY: a C function without arguments; libdlt is thread-safe.
+        unsafe { taktora_bench_dlt_register_context() }
     }
 
     /// `DLT_LOG(ctx, DLT_LOG_ERROR, DLT_STRING(msg), DLT_UINT64(42),
