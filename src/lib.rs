@@ -84,6 +84,7 @@ mod ids;
 mod init;
 mod layer;
 mod ledger;
+mod process;
 mod ring;
 mod stats;
 mod sys;
@@ -92,7 +93,8 @@ mod transport;
 pub use builder::{
     DltLayerBuilder, DEFAULT_APP_DESCRIPTION, DEFAULT_CHANNEL_CAPACITY,
     DEFAULT_CONTEXT_DESCRIPTION, DEFAULT_CONTEXT_ID, DEFAULT_ECU_ID, DEFAULT_PIPE_DIR,
-    DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_DESCRIPTION_LEN,
+    DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_CHANNEL_CAPACITY, MAX_DESCRIPTION_LEN,
+    MAX_RECONNECT_BACKOFF, MAX_RING_BYTES, MAX_RING_CAPACITY, MAX_SHUTDOWN_TIMEOUT,
 };
 pub use console::CONSOLE_DEFAULT_LEVEL;
 pub use contexts::DIAGNOSTIC_CONTEXT;
@@ -103,6 +105,7 @@ pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use process::panic::PANIC_TARGET;
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use stats::Stats;
 
