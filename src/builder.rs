@@ -353,7 +353,7 @@ impl DltLayerBuilder {
     /// shutdown timeout for it and everything logged before it to be
     /// written, before the panic unwinds or aborts. The hook that was
     /// installed before is called after it. Off by default for `build`,
-    /// on by default for [`init`](crate::init) and [`Init`](crate::Init);
+    /// on by default for [`init`](crate::init()) and [`Init`](crate::Init);
     /// see `docs/guarantees.md`, "Panics".
     pub fn with_panic_hook(self, on: bool) -> Self {
         Self {

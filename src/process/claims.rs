@@ -35,6 +35,22 @@ pub(crate) fn claim(dir: &Path) -> Result<Claim, PathBuf> {
     Ok(Claim { pid, dir })
 }
 
+/// As [`claim`], for a forked child's own pipeline, which must not wait:
+/// the lock may be held by a thread that did not survive the fork. `Ok(None)`
+/// when the lock is taken (the child then goes without a claim).
+pub(crate) fn try_claim(dir: &Path) -> Result<Option<Claim>, PathBuf> {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let pid = super::pid();
+    let Ok(mut claimed) = CLAIMED.try_lock() else {
+        return Ok(None);
+    };
+    if claimed.iter().any(|(p, d)| *p == pid && *d == dir) {
+        return Err(dir);
+    }
+    claimed.push((pid, dir.clone()));
+    Ok(Some(Claim { pid, dir }))
+}
+
 impl Drop for Claim {
     fn drop(&mut self) {
         // In a forked child the claim is its parent's: the lock may be held

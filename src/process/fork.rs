@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::claims;
 use super::live::{self, Live, Ticket};
 use crate::channel::{self, ControlHandle, Producer};
 use crate::flusher;
@@ -163,6 +164,10 @@ impl Node {
 impl ChildPipeline {
     /// The application FIFO, channel and flusher of process `pid`.
     fn start(pid: u32, recipe: &Arc<Recipe>, counters: &Arc<Counters>) -> Option<Self> {
+        // The child may have built a layer of its own on this directory:
+        // then that one is the child's application here, and this
+        // pipeline's records are dropped and counted.
+        let claim = claims::try_claim(&recipe.cfg.dir).ok()?;
         let app_fifo = match AppFifo::create(&recipe.cfg.dir, pid) {
             Ok(f) => f,
             Err(e) => {
@@ -170,7 +175,10 @@ impl ChildPipeline {
                 return None;
             }
         };
-        let (producer, ctl, ends) = channel::channel(recipe.channel_capacity, counters.clone());
+        let (producer, ctl, mut ends) = channel::channel(recipe.channel_capacity, counters.clone());
+        if let Some(claim) = claim {
+            ends.hold(claim);
+        }
         let ticket = live::register(Live {
             pid,
             producer: producer.clone(),

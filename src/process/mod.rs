@@ -8,7 +8,7 @@
 //! - [`live`]: the running pipelines, in a fixed table the `exit` handler
 //!   and the panic hook read without ever waiting for a lock.
 //! - [`exit`]: the `atexit(3)` handler that flushes them.
-//! - [`panic`]: the panic hook that writes the panic as one FATAL record.
+//! - [`mod@panic`]: the panic hook that writes the panic as one FATAL record.
 //! - [`fork`]: a forked child's own pipeline, built on its first record.
 //! - [`claims`]: one application per pipe directory per process.
 
