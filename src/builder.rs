@@ -101,6 +101,7 @@ struct Mapping {
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
+/// | panic hook | off for `build`, on for [`init`](crate::init()) ([`with_panic_hook`](Self::with_panic_hook)) |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -262,8 +263,8 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets how many records the channel to the flusher holds (at least
-    /// 1). When it is full, the oldest queued record is dropped and
+    /// Sets how many records the channel to the flusher holds (1 to
+    /// [`MAX_CHANNEL_CAPACITY`]). When it is full, the oldest queued record is dropped and
     /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
     pub fn with_channel_capacity(self, records: usize) -> Self {
         Self {
@@ -276,7 +277,7 @@ impl DltLayerBuilder {
     }
 
     /// Sets the most records the offline ring keeps while the daemon is
-    /// away or reads slowly (at least 1). Defaults to
+    /// away or reads slowly (1 to [`MAX_RING_CAPACITY`]). Defaults to
     /// [`DEFAULT_RING_CAPACITY`]. The ring also has a byte limit
     /// ([`with_ring_bytes`](Self::with_ring_bytes)); whichever is reached
     /// first drops the oldest record. The byte arena is never made larger
@@ -293,7 +294,8 @@ impl DltLayerBuilder {
 
     /// Sets the size of the offline ring's byte arena, allocated once at
     /// build: records are stored back to back, each taking its own length
-    /// (at least [`FRAME_CAP`], so that any record fits). Defaults to
+    /// (at least [`FRAME_CAP`], so that any record fits, and at most
+    /// [`MAX_RING_BYTES`]). Defaults to
     /// [`DEFAULT_RING_BYTES`] (384 KiB: about 3,900 records of 100 bytes,
     /// or 276 of the maximum size).
     pub fn with_ring_bytes(self, bytes: usize) -> Self {
@@ -320,8 +322,8 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets the reconnect backoff: the first delay, doubling up to `max`.
-    /// Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
+    /// Sets the reconnect backoff: the first delay, doubling up to `max`
+    /// (at most [`MAX_RECONNECT_BACKOFF`]). Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
     /// [`DEFAULT_RECONNECT_MAX`].
     pub fn with_reconnect_backoff(self, initial: Duration, max: Duration) -> Self {
         Self {
@@ -336,7 +338,8 @@ impl DltLayerBuilder {
 
     /// Sets how long dropping the guard waits for buffered records; the
     /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
-    /// that (see [`FlushGuard`]).
+    /// that (see [`FlushGuard`]); at most [`MAX_SHUTDOWN_TIMEOUT`]. It
+    /// also bounds the flush at exit and at a panic.
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {
