@@ -1,6 +1,6 @@
-//! The integrator swap: put [`DltLayer`](taktora_log::DltLayer) into your
-//! own `Registry`, next to your own layers and filters, without calling
-//! `taktora_log::init` at all.
+//! Way in 3, your own registry (the integrator swap): put
+//! [`DltLayer`](taktora_log::DltLayer) into your own `Registry`, next to
+//! your own layers and filters, without calling `taktora_log::init` at all.
 //!
 //! Here a `fmt` layer prints everything at INFO and above on stderr, while
 //! the DLT layer sends to the daemon whatever the DLT context levels allow
@@ -9,7 +9,11 @@
 //! Run it against a daemon whose FIFO is in `$DLT_PIPE_DIR` (default
 //! `/tmp`), and watch with `dlt-receive -a <daemon host>`. Without a
 //! daemon the records wait in the offline ring and the final flush reports
-//! them as pending.
+//! them as pending. Against a private daemon the demo starts:
+//!
+//! ```sh
+//! DEMO_CMD="cargo run -q --example integrator" scripts/demo.sh
+//! ```
 
 use std::time::Duration;
 

@@ -7,16 +7,20 @@
 //! the daemon tests must run and fail, never be skipped. The tests use
 //! `#[cfg_attr(no_dlt_tools, ignore = "...")]`; `require_dlt_tools` keeps
 //! the same decision at run time, from the same `src/tool_path.rs`.
+//!
+//! Likewise `cfg(no_dlt_viewer)` when `dlt-viewer` is missing (outside
+//! CI), for the DLT Viewer tests and `require_dlt_viewer`.
 
 use std::env;
 
 #[path = "src/tool_path.rs"]
 mod tool_path;
 
-use tool_path::{find_in_path, is_ci, REQUIRED_TOOLS};
+use tool_path::{find_in_path, is_ci, REQUIRED_TOOLS, VIEWER_TOOL};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(no_dlt_tools)");
+    println!("cargo::rustc-check-cfg=cfg(no_dlt_viewer)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CI");
@@ -24,6 +28,13 @@ fn main() {
     let path = env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<_> = env::split_paths(&path).collect();
     let mut missing = Vec::new();
+    if !find_tool(VIEWER_TOOL, &path, &dirs) && !ci {
+        println!("cargo::rustc-cfg=no_dlt_viewer");
+        println!(
+            "cargo::warning={VIEWER_TOOL} not found on PATH: the DLT Viewer tests will be \
+             reported as ignored. Install: sudo apt-get install dlt-viewer (or scripts/install-deps.sh)"
+        );
+    }
     for tool in REQUIRED_TOOLS {
         match find_in_path(tool, Some(&path)) {
             // Rebuild when it is removed.
@@ -45,5 +56,22 @@ fn main() {
              ignored. Install: sudo apt-get install dlt-daemon dlt-tools (or scripts/install-deps.sh)",
             missing.join(", ")
         );
+    }
+}
+
+/// Whether `tool` is on `path`, with the same rerun rules as the daemon
+/// tools: rebuild when it is removed, or when it appears in any of `dirs`.
+fn find_tool(tool: &str, path: &std::ffi::OsStr, dirs: &[std::path::PathBuf]) -> bool {
+    match find_in_path(tool, Some(path)) {
+        Some(found) => {
+            println!("cargo::rerun-if-changed={}", found.display());
+            true
+        }
+        None => {
+            for dir in dirs {
+                println!("cargo::rerun-if-changed={}", dir.join(tool).display());
+            }
+            false
+        }
     }
 }

@@ -12,6 +12,9 @@
 #   DEMO_LAST_LINE  stop waiting as soon as the received output contains
 #                   this text (otherwise: when the output has been quiet
 #                   for a second, at most 15 s)
+#   DEMO_CAPTURE    also store everything the daemon forwards in this DLT
+#                   file (a second dlt-receive, with -o), as DLT Viewer
+#                   opens it; scripts/screenshot.sh uses it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,7 @@ readonly SETTLE_TIMEOUT_S=15
 
 daemon_pid=""
 receiver_pid=""
+capture_pid=""
 work_dir=""
 
 log() { echo "demo: $*" >&2; }
@@ -44,6 +48,7 @@ stop_pid() {
 cleanup() {
     local status=$?
     stop_pid "$receiver_pid" dlt-receive
+    stop_pid "$capture_pid" "dlt-receive -o"
     stop_pid "$daemon_pid" dlt-daemon
     if [ -n "$work_dir" ]; then
         if [ "$status" -ne 0 ] && [ -f "$work_dir/dlt-daemon-internal.log" ]; then
@@ -153,6 +158,21 @@ for ((i = 0; ; i++)); do
     sleep 0.02
 done
 log "dlt-receive pid $receiver_pid connected"
+
+if [ -n "${DEMO_CAPTURE:-}" ]; then
+    rm -f -- "$DEMO_CAPTURE"
+    dlt-receive -o "$DEMO_CAPTURE" -p "$port" ::1 >/dev/null 2>&1 </dev/null &
+    capture_pid=$!
+    for ((i = 0; ; i++)); do
+        [ -f "$DEMO_CAPTURE" ] && grep -aq "New client connection" "$DEMO_CAPTURE" && break
+        if ! kill -0 "$capture_pid" 2>/dev/null || [ "$i" -ge $((READY_TIMEOUT_S * 50)) ]; then
+            log "dlt-receive -o (pid $capture_pid) did not connect within ${READY_TIMEOUT_S}s"
+            exit 1
+        fi
+        sleep 0.02
+    done
+    log "dlt-receive -o $DEMO_CAPTURE (pid $capture_pid) connected"
+fi
 
 export DLT_PIPE_DIR="$work_dir"
 if [ -n "${DEMO_CMD:-}" ]; then

@@ -15,6 +15,7 @@ use crate::frame::{FRAME_CAP, MIN_FRAME_LIMIT};
 use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
+use crate::local_print::{LocalPrint, LocalPrinter};
 use crate::process::{
     self, claims,
     fork::{Recipe, Respawn},
@@ -25,16 +26,26 @@ use crate::stats::Counters;
 use crate::transport::AppFifo;
 
 /// Default application description.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_APP_DESCRIPTION: &str = "";
 /// Default context ID, used for every target no mapping matches.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CONTEXT_ID: &str = "DFLT";
 /// Default description of the default context.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CONTEXT_DESCRIPTION: &str = "default context";
 /// Default ECU ID: libdlt's. The daemon replaces exactly this value with
 /// its own configured `ECUId`.
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_ECU_ID: &str = "ECU1";
 /// Where the daemon's FIFO is looked for when `$DLT_PIPE_DIR` is not set
 /// (libdlt's default).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// Default capacity of the channel between the layer and the flusher, in
 /// records.
@@ -47,12 +58,18 @@ pub const DEFAULT_PIPE_DIR: &str = "/tmp";
 /// build, so a capacity that is not a power of two reserves up to twice
 /// that): 1,474,560 bytes, about 1.4 MiB, by default. The offline ring comes on top (see
 /// [`DEFAULT_RING_BYTES`]).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 /// First delay before reconnecting to an absent daemon; doubles on every
 /// failed attempt up to [`DEFAULT_RECONNECT_MAX`].
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(50);
 /// Longest delay between reconnection attempts (libdlt retries about
 /// every second).
+///
+/// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(1);
 /// Most records [`with_channel_capacity`](DltLayerBuilder::with_channel_capacity)
 /// accepts: 65,536, a frame pool of about 94 MB.
@@ -71,6 +88,10 @@ pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(3600);
 pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Longest description the daemon stores (`DLT_USER_MAX_DESCRIPTION`
 /// handling in dlt-daemon 2.18.8 caps it at 256 bytes).
+///
+/// Example: a longer description is refused by `build`, see
+/// [`InitErrorKind`'s example](crate::InitErrorKind#examples) for the
+/// error it returns.
 pub const MAX_DESCRIPTION_LEN: usize = 256;
 
 /// One target-prefix mapping, as given (validated in `build`).
@@ -102,6 +123,7 @@ struct Mapping {
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
 /// | panic hook | off for `build`, on for [`init`](crate::init()) ([`with_panic_hook`](Self::with_panic_hook)) |
+/// | local print on stderr | `$DLT_LOCAL_PRINT_MODE`, else off (see [`with_local_print`](Self::with_local_print)) |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -146,6 +168,33 @@ struct Mapping {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Every setting, at its default value:
+///
+/// ```no_run
+/// use taktora_log::*;
+///
+/// let (layer, guard) = DltLayer::builder("NAV")
+///     .with_app_description(DEFAULT_APP_DESCRIPTION)
+///     .with_default_context(DEFAULT_CONTEXT_ID, DEFAULT_CONTEXT_DESCRIPTION)
+///     .with_ecu_id(DEFAULT_ECU_ID)
+///     .with_pipe_dir(DEFAULT_PIPE_DIR) // unless $DLT_PIPE_DIR says otherwise
+///     .with_initial_level(LogLevel::Info)
+///     .with_channel_capacity(DEFAULT_CHANNEL_CAPACITY)
+///     .with_ring_capacity(DEFAULT_RING_CAPACITY)
+///     .with_ring_bytes(DEFAULT_RING_BYTES)
+///     .with_max_frame(FRAME_CAP)
+///     .with_reconnect_backoff(DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX)
+///     .with_shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+///     .with_local_print(LocalPrint::Off) // unless $DLT_LOCAL_PRINT_MODE says otherwise
+///     .build()?;
+/// # drop((layer, guard));
+/// # Ok::<(), InitError>(())
+/// ```
+///
+/// (`with_initial_level(LogLevel::Info)` is not quite the default: it
+/// registers every context at INFO, where the default lets the daemon
+/// choose.)
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DltLayerBuilder {
@@ -163,12 +212,16 @@ pub struct DltLayerBuilder {
     /// Whether the panic hook writes into this pipeline; `None`: the
     /// caller's default (off for `build`, on for `init`).
     panic_hook: Option<bool>,
+    /// `None`: `$DLT_LOCAL_PRINT_MODE` decides.
+    local_print: Option<LocalPrint>,
 }
 
 impl DltLayer {
     /// Starts configuring a layer for the application `app_id`: an
     /// [`AppId`], or a string of 1–4 printable ASCII characters that
     /// [`build`](DltLayerBuilder::build) checks (see [`IntoId`]).
+    ///
+    /// See [`DltLayerBuilder`'s examples](DltLayerBuilder#examples).
     pub fn builder(app_id: impl IntoId<AppId>) -> DltLayerBuilder {
         DltLayerBuilder {
             app: id_text(app_id),
@@ -184,6 +237,7 @@ impl DltLayer {
             initial_levels_spec: None,
             limits: Limits::DEFAULT,
             panic_hook: None,
+            local_print: None,
         }
     }
 }
@@ -191,6 +245,8 @@ impl DltLayer {
 impl DltLayerBuilder {
     /// Sets the application description the daemon lists (at most 256
     /// bytes). Defaults to empty.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_app_description(self, description: &str) -> Self {
         Self {
             app_description: description.into(),
@@ -201,6 +257,8 @@ impl DltLayerBuilder {
     /// Sets the context used for targets no mapping matches: a [`CtxId`]
     /// or a string that `build` checks. Defaults to `DFLT`, "default
     /// context".
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_default_context(self, ctx_id: impl IntoId<CtxId>, description: &str) -> Self {
         Self {
             default_context: (id_text(ctx_id), description.into()),
@@ -218,6 +276,8 @@ impl DltLayerBuilder {
     /// starts with it (`app.rx`, not `app`). The longest matching prefix
     /// wins; `log` records map by their target too. Defaults to no
     /// mappings.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_context(
         mut self,
         prefix: &str,
@@ -235,6 +295,8 @@ impl DltLayerBuilder {
     /// Sets the ECU ID written into every message (an [`EcuId`] or a
     /// string that `build` checks). Defaults to `ECU1`,
     /// which the daemon replaces with its own configured ECU ID.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ecu_id(self, ecu_id: impl IntoId<EcuId>) -> Self {
         Self {
             ecu: id_text(ecu_id),
@@ -244,6 +306,8 @@ impl DltLayerBuilder {
 
     /// Sets the directory holding the daemon's FIFO `dlt` (the daemon's
     /// `-t` option). Defaults to `$DLT_PIPE_DIR`, else `/tmp`.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_pipe_dir(self, dir: impl Into<PathBuf>) -> Self {
         Self {
             pipe_dir: Some(dir.into()),
@@ -256,6 +320,8 @@ impl DltLayerBuilder {
     /// Defaults to INFO until the daemon answers, as libdlt does.
     /// `$DLT_INITIAL_LOG_LEVEL` overrides it for the contexts it matches
     /// (see [Log levels](Self#log-levels)).
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_initial_level(self, level: LogLevel) -> Self {
         Self {
             initial_level: Some(level),
@@ -266,6 +332,8 @@ impl DltLayerBuilder {
     /// Sets how many records the channel to the flusher holds (1 to
     /// [`MAX_CHANNEL_CAPACITY`]). When it is full, the oldest queued record is dropped and
     /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_channel_capacity(self, records: usize) -> Self {
         Self {
             limits: Limits {
@@ -282,6 +350,8 @@ impl DltLayerBuilder {
     /// ([`with_ring_bytes`](Self::with_ring_bytes)); whichever is reached
     /// first drops the oldest record. The byte arena is never made larger
     /// than `records` maximum-size frames can use.
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ring_capacity(self, records: usize) -> Self {
         Self {
             limits: Limits {
@@ -298,6 +368,8 @@ impl DltLayerBuilder {
     /// [`MAX_RING_BYTES`]). Defaults to
     /// [`DEFAULT_RING_BYTES`] (384 KiB: about 3,900 records of 100 bytes,
     /// or 276 of the maximum size).
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_ring_bytes(self, bytes: usize) -> Self {
         Self {
             limits: Limits {
@@ -312,6 +384,8 @@ impl DltLayerBuilder {
     /// [`MIN_FRAME_LIMIT`] to [`FRAME_CAP`]. Longer
     /// messages are truncated with a visible marker. Defaults to
     /// [`FRAME_CAP`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_max_frame(self, bytes: usize) -> Self {
         Self {
             limits: Limits {
@@ -325,6 +399,8 @@ impl DltLayerBuilder {
     /// Sets the reconnect backoff: the first delay, doubling up to `max`
     /// (at most [`MAX_RECONNECT_BACKOFF`]). Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
     /// [`DEFAULT_RECONNECT_MAX`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_reconnect_backoff(self, initial: Duration, max: Duration) -> Self {
         Self {
             limits: Limits {
@@ -341,6 +417,8 @@ impl DltLayerBuilder {
     /// that (see [`FlushGuard`]); at most [`MAX_SHUTDOWN_TIMEOUT`]. It
     /// also bounds the flush at exit and at a panic.
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
+    ///
+    /// Example: [every setting at its default](Self#examples).
     pub fn with_shutdown_timeout(self, timeout: Duration) -> Self {
         Self {
             limits: Limits {
@@ -365,12 +443,62 @@ impl DltLayerBuilder {
         }
     }
 
+    /// Also prints every record on stderr, as libdlt's
+    /// `DLT_LOCAL_PRINT_MODE` does (on stdout there); overrides
+    /// `$DLT_LOCAL_PRINT_MODE`, which decides otherwise (`FORCE_ON`,
+    /// `FORCE_OFF`, `AUTOMATIC`; unset or anything else is off).
+    ///
+    /// [`Init`](crate::Init) composes the printer next to the layer; with
+    /// your own registry, use
+    /// [`build_with_local_print`](Self::build_with_local_print), since
+    /// [`build`](Self::build) returns the DLT layer alone. See
+    /// [`LocalPrint`] for what each mode prints and what it costs the
+    /// calling thread.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use taktora_log::{DltLayer, Init, LocalPrint};
+    ///
+    /// let _logging = Init::new()
+    ///     .with_dlt(DltLayer::builder("NAV").with_local_print(LocalPrint::On))
+    ///     .init();
+    /// tracing::info!("to the daemon and on stderr");
+    /// ```
+    pub fn with_local_print(self, mode: LocalPrint) -> Self {
+        Self {
+            local_print: Some(mode),
+            ..self
+        }
+    }
+
     /// Turns the panic hook on unless the builder said otherwise.
     pub(crate) fn panic_hook_by_default(self) -> Self {
         Self {
             panic_hook: Some(self.panic_hook.unwrap_or(true)),
             ..self
         }
+    }
+
+    /// As [`build`](Self::build), and also returns the stderr printer of
+    /// [`with_local_print`](Self::with_local_print) /
+    /// `$DLT_LOCAL_PRINT_MODE` (`None` when local print is off), for your
+    /// own registry: add it as a layer beside the DLT layer (an `Option`
+    /// of a layer is a layer).
+    ///
+    /// # Examples
+    ///
+    /// See [`LocalPrinter`].
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with_local_print(
+        self,
+    ) -> Result<(DltLayer, Option<LocalPrinter>, FlushGuard), InitError> {
+        let (layer, mut starter) = self.prepare()?;
+        let printer = starter.take_local_print();
+        Ok((layer, printer, starter.start()?))
     }
 
     /// Validates the configuration, creates the application FIFO, starts
@@ -395,6 +523,8 @@ impl DltLayerBuilder {
     ///   there is one application per pipe directory per process).
     /// - [`InitErrorKind::Io`]: the application FIFO could not be created
     ///   in `<pipe dir>/dltpipes`, or the thread could not be spawned.
+    ///
+    /// See [the examples](Self#examples).
     pub fn build(self) -> Result<(DltLayer, FlushGuard), InitError> {
         let (layer, starter) = self.prepare()?;
         Ok((layer, starter.start()?))
@@ -446,6 +576,7 @@ impl DltLayerBuilder {
             initial_levels_ignored: levels.env.ignored(),
             limits: self.limits,
             panic_hook: self.panic_hook.unwrap_or(false),
+            local_print: self.local_print.unwrap_or_else(LocalPrint::from_env),
         })
     }
 
@@ -606,6 +737,7 @@ struct Validated {
     initial_levels_ignored: usize,
     limits: Limits,
     panic_hook: bool,
+    local_print: LocalPrint,
 }
 
 impl Validated {
@@ -662,6 +794,13 @@ impl Validated {
         });
         let respawn = Arc::new(Respawn::new(recipe.clone()));
         producer.set_respawn(respawn.clone());
+        let local_print = LocalPrinter::new(
+            self.local_print,
+            contexts.clone(),
+            self.app,
+            self.ecu,
+            counters.clone(),
+        );
         let starter = Starter {
             cfg,
             app_fifo,
@@ -671,6 +810,7 @@ impl Validated {
             producer: producer.clone(),
             recipe,
             respawn,
+            local_print,
         };
         let layer = DltLayer::new(
             producer,
@@ -760,9 +900,17 @@ pub(crate) struct Starter {
     producer: channel::Producer,
     recipe: Arc<Recipe>,
     respawn: Arc<Respawn>,
+    /// The stderr printer, when local print is on.
+    local_print: Option<LocalPrinter>,
 }
 
 impl Starter {
+    /// Takes the stderr printer (when local print is on), to compose it
+    /// next to the layer.
+    pub(crate) fn take_local_print(&mut self) -> Option<LocalPrinter> {
+        self.local_print.take()
+    }
+
     /// Starts the flusher thread.
     ///
     /// # Errors

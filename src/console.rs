@@ -27,6 +27,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// The level the console shows when `RUST_LOG` is unset.
+///
+/// Example: without a DLT layer, `Init::new().init()` installs this
+/// console: see [`Init::try_init`](crate::Init::try_init)'s example.
 pub const CONSOLE_DEFAULT_LEVEL: LevelFilter = LevelFilter::INFO;
 
 /// The console layer: `time LEVEL spans: target: message field=value ...`

@@ -8,6 +8,17 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use crate::ids::{CtxId, LogLevel, RegisterLevel};
 
 /// The reserved diagnostic context the logger reports its own drops on.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(taktora_log::DIAGNOSTIC_CONTEXT.to_string(), "TLOG");
+/// // Reserved: mapping a target to it is refused.
+/// let refused = taktora_log::DltLayer::builder("NAV")
+///     .with_context("nav", "TLOG", "mine")
+///     .build();
+/// assert!(refused.is_err());
+/// ```
 pub const DIAGNOSTIC_CONTEXT: CtxId = match CtxId::new("TLOG") {
     Ok(c) => c,
     Err(_) => panic!("TLOG is a valid context ID"),

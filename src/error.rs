@@ -7,6 +7,8 @@ use std::fmt;
 use std::io;
 
 /// Why an identifier was rejected.
+///
+/// See [`IdError`'s example](IdError#examples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdErrorReason {
@@ -20,6 +22,19 @@ pub enum IdErrorReason {
 
 /// An application, context or ECU ID that is not 1–4 printable ASCII
 /// characters.
+///
+/// # Examples
+///
+/// ```
+/// use taktora_log::{AppId, IdErrorReason};
+///
+/// let err = AppId::new("TOOLONG").unwrap_err();
+/// assert_eq!(err.reason(), IdErrorReason::TooLong);
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid DLT application ID: it is longer than 4 bytes"
+/// );
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdError {
     what: &'static str,
@@ -32,6 +47,7 @@ impl IdError {
     }
 
     /// Why the ID was rejected.
+    /// See [the example](Self#examples).
     pub fn reason(&self) -> IdErrorReason {
         self.reason
     }
@@ -53,6 +69,18 @@ impl fmt::Display for IdError {
 impl Error for IdError {}
 
 /// What kind of failure an [`InitError`] is.
+///
+/// # Examples
+///
+/// ```
+/// use taktora_log::{DltLayer, InitErrorKind};
+///
+/// let Err(err) = DltLayer::builder("NAV").with_channel_capacity(0).build() else {
+///     panic!("a capacity of 0 is refused");
+/// };
+/// assert_eq!(err.kind(), InitErrorKind::InvalidConfig);
+/// assert!(err.to_string().contains("channel capacity"), "{err}");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InitErrorKind {
@@ -122,6 +150,7 @@ impl InitError {
     }
 
     /// What kind of failure this is.
+    /// See [`InitErrorKind`'s example](InitErrorKind#examples).
     pub fn kind(&self) -> InitErrorKind {
         self.kind
     }

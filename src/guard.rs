@@ -15,15 +15,21 @@ use crate::stats::{Counters, Stats};
 /// written before it gives up on them (they are then counted in
 /// [`Stats::lost_at_shutdown`]). libdlt waits up to 10 s at exit; a
 /// control loop that is restarting should not.
+///
+/// Example: [every setting at its default](crate::DltLayerBuilder#examples).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Extra time a dropped [`FlushGuard`] grants the flusher after the
 /// shutdown timeout to acknowledge (unregistering and removing its FIFO)
 /// before it stops waiting: a drop returns at most the shutdown timeout
 /// plus this.
+///
+/// See [`FlushGuard`'s example](FlushGuard#examples).
 pub const SHUTDOWN_ACK_GRACE: Duration = Duration::from_millis(500);
 
 /// What a [`FlushGuard::flush`] barrier achieved.
+///
+/// See [`FlushGuard`'s example](FlushGuard#examples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FlushOutcome {
@@ -60,6 +66,23 @@ pub struct FlushOutcome {
 /// pipeline (see `docs/guarantees.md`, "Fork"): its drop stops that one
 /// and never waits for the parent's flusher, which the child does not
 /// have.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let (layer, guard) = taktora_log::DltLayer::builder("NAV").build()?;
+/// // ... install `layer` in a registry and log ...
+/// # drop(layer);
+/// let outcome = guard.flush(Duration::from_secs(1));
+/// if !outcome.complete {
+///     eprintln!("{} records not yet written", outcome.pending);
+/// }
+/// println!("written so far: {}", guard.stats().written);
+/// drop(guard); // at most DEFAULT_SHUTDOWN_TIMEOUT + SHUTDOWN_ACK_GRACE
+/// # Ok::<(), taktora_log::InitError>(())
+/// ```
 #[must_use = "dropping the guard stops the flusher: keep it alive while logging"]
 pub struct FlushGuard {
     ctl: ControlHandle,
@@ -117,6 +140,7 @@ impl FlushGuard {
     /// emitted when it was called are resolved.
     ///
     /// In a forked child it is a barrier on the child's own pipeline.
+    /// See [the example](Self#examples).
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         if self.inherited() {
             return match self.respawn.existing() {
@@ -129,6 +153,7 @@ impl FlushGuard {
 
     /// A snapshot of the pipeline's counters; in a forked child, those of
     /// the child's own pipeline (all zero until the child logs).
+    /// See [the example](Self#examples).
     pub fn stats(&self) -> Stats {
         if self.inherited() {
             return match self.respawn.existing() {

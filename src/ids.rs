@@ -12,6 +12,14 @@ use crate::error::{IdError, IdErrorReason};
 
 /// Length of every DLT identifier on the wire (AUTOSAR PRS_Dlt_00091:
 /// `DLT_ID_SIZE` = 4 in `dlt_common.h`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(taktora_log::AppId::new("NAV")?.as_bytes(), b"NAV\0");
+/// assert_eq!(taktora_log::ID_LEN, 4);
+/// # Ok::<(), taktora_log::IdError>(())
+/// ```
 pub const ID_LEN: usize = 4;
 
 /// Validates `s` as a DLT identifier and returns its 4 wire bytes.
@@ -59,6 +67,8 @@ macro_rules! id_type {
             ///
             /// Returns an [`IdError`] saying why `s` was rejected: empty,
             /// longer than 4 bytes, or containing a byte outside `!`..=`~`.
+            ///
+            /// See [the type's examples](Self#examples).
             pub const fn new(s: &str) -> Result<Self, IdError> {
                 match parse_id(s) {
                     Ok(b) => Ok(Self(b)),
@@ -67,6 +77,7 @@ macro_rules! id_type {
             }
 
             /// The 4 wire bytes, padded with `\0`.
+            /// See [the type's examples](Self#examples).
             pub const fn as_bytes(&self) -> &[u8; ID_LEN] {
                 &self.0
             }
@@ -234,6 +245,18 @@ id_type!(
 ///
 /// Lower values are more severe. A context at level `L` lets a message of
 /// level `M` through when `M != Off && M <= L`.
+///
+/// # Examples
+///
+/// ```
+/// use taktora_log::LogLevel;
+///
+/// assert_eq!(LogLevel::from_u8(3), Some(LogLevel::Warn));
+/// assert_eq!(LogLevel::from_u8(7), None);
+/// assert_eq!(LogLevel::from_tracing(&tracing::Level::TRACE), LogLevel::Verbose);
+/// assert_eq!(LogLevel::Error.as_str(), "error");
+/// assert!(LogLevel::Error < LogLevel::Info, "more severe is lower");
+/// ```
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -255,6 +278,7 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// The level for a wire value `0..=6`, or `None`.
+    /// See [the example](Self#examples).
     pub const fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => Self::Off,
@@ -271,6 +295,7 @@ impl LogLevel {
     /// The DLT level a `tracing` level maps to: ERROR→Error, WARN→Warn,
     /// INFO→Info, DEBUG→Debug, TRACE→Verbose. (Fatal is reached through
     /// [`fatal!`](crate::fatal).)
+    /// See [the example](Self#examples).
     pub fn from_tracing(level: &tracing_core::Level) -> Self {
         match *level {
             tracing_core::Level::ERROR => Self::Error,
@@ -282,6 +307,7 @@ impl LogLevel {
     }
 
     /// The lowercase word `dlt-receive` prints for this level.
+    /// See [the example](Self#examples).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Off => "off",

@@ -40,6 +40,8 @@ static INIT_RAN: AtomicBool = AtomicBool::new(false);
 static BRIDGE_INSTALLED: AtomicBool = AtomicBool::new(false);
 
 /// Which backend receives the process's `tracing` events.
+///
+/// See [`InitGuard`'s example](InitGuard#examples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backend {
@@ -53,6 +55,8 @@ pub enum Backend {
 }
 
 /// Whether the `log` → `tracing` bridge was installed.
+///
+/// See [`InitGuard`'s example](InitGuard#examples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LogBridge {
@@ -89,11 +93,13 @@ pub struct Init {
 impl Init {
     /// An initialisation with no DLT layer: it installs the console
     /// fallback unless a subscriber or logger already exists.
+    /// See [the example](Self#examples).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Uses the DLT layer configured by `builder` as the backend.
+    /// See [the example](Self#examples).
     pub fn with_dlt(self, builder: DltLayerBuilder) -> Self {
         Self { dlt: Some(builder) }
     }
@@ -123,6 +129,20 @@ impl Init {
     ///   logged before the failure included, is dropped and counted in
     ///   [`Stats::dropped_no_flusher`], which only the layer's own
     ///   counters hold, since no guard is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use taktora_log::{Backend, Init, InitErrorKind};
+    ///
+    /// // No DLT layer: the console fallback on stderr, filtered by RUST_LOG.
+    /// let logging = Init::new().try_init()?;
+    /// assert_eq!(logging.backend(), Backend::Console);
+    /// // A second init is refused and changes nothing.
+    /// let again = Init::new().try_init().map(|_| ()).unwrap_err();
+    /// assert_eq!(again.kind(), InitErrorKind::AlreadyInitialized);
+    /// # Ok::<(), taktora_log::InitError>(())
+    /// ```
     pub fn try_init(self) -> Result<InitGuard, InitError> {
         if INIT_RAN.swap(true, Ordering::AcqRel) {
             return Err(InitError::new(
@@ -163,8 +183,14 @@ impl Init {
             }
         };
         match prepared {
-            Some((layer, starter)) => {
-                if !install(layer_with_levels(layer)) {
+            Some((layer, mut starter)) => {
+                // Composed only when on: a `None` layer inside `and_then`
+                // next to a per-layer filter disables every callsite.
+                let installed = match starter.take_local_print() {
+                    Some(printer) => install(layer_with_levels(layer).and_then(printer)),
+                    None => install(layer_with_levels(layer)),
+                };
+                if !installed {
                     return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
                 }
                 let guard = starter.start()?;
@@ -186,6 +212,7 @@ impl Init {
     /// When [`try_init`](Self::try_init) returns an error: `init` already
     /// ran, the DLT configuration is invalid, or the DLT pipeline could
     /// not be set up while DLT was to be the backend.
+    /// See [the example](Self#examples).
     pub fn init(self) -> InitGuard {
         match self.try_init() {
             Ok(g) => g,
@@ -230,6 +257,14 @@ where
 /// # Errors
 ///
 /// As [`Init::try_init`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let _logging = taktora_log::try_init("NAV")?;
+/// tracing::info!("up");
+/// # Ok::<(), taktora_log::InitError>(())
+/// ```
 pub fn try_init(app_id: impl IntoId<AppId>) -> Result<InitGuard, InitError> {
     Init::new().with_dlt(DltLayer::builder(app_id)).try_init()
 }
@@ -241,6 +276,15 @@ pub fn try_init(app_id: impl IntoId<AppId>) -> Result<InitGuard, InitError> {
 /// When [`try_init`] returns an error: `init` already ran, `app_id` is
 /// not 1–4 printable ASCII characters, or the application FIFO could not
 /// be created (and no subscriber or logger was installed before).
+///
+/// # Examples
+///
+/// ```no_run
+/// let _logging = taktora_log::init("NAV"); // keep it alive while logging
+/// tracing::info!("up");
+/// ```
+///
+/// `examples/init.rs` in the repository is the same as a program.
 pub fn init(app_id: impl IntoId<AppId>) -> InitGuard {
     Init::new().with_dlt(DltLayer::builder(app_id)).init()
 }
@@ -250,6 +294,24 @@ pub fn init(app_id: impl IntoId<AppId>) -> InitGuard {
 /// What [`Init`] installed. For the DLT backend it owns the flusher, like
 /// a [`FlushGuard`]: keep it alive while logging; dropping it flushes with
 /// a bounded timeout and unregisters from the daemon.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use taktora_log::{Backend, LogBridge};
+///
+/// let logging = taktora_log::init("NAV");
+/// assert_eq!(logging.backend(), Backend::Dlt);
+/// assert_eq!(logging.log_bridge(), LogBridge::Installed);
+/// tracing::info!("up");
+/// let outcome = logging.flush(Duration::from_secs(1));
+/// println!("written {}, pending {}", outcome.written, outcome.pending);
+/// if let Some(stats) = logging.stats() {
+///     println!("dropped {}", stats.dropped_queue_full + stats.dropped_ring_full);
+/// }
+/// assert!(logging.dlt().is_some(), "the DLT backend owns a flusher");
+/// ```
 #[must_use = "dropping the guard stops the DLT flusher: keep it alive while logging"]
 pub struct InitGuard {
     backend: Backend,
@@ -276,22 +338,26 @@ impl InitGuard {
     }
 
     /// The backend that receives events.
+    /// See [the example](Self#examples).
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Whether the `log` bridge was installed.
+    /// See [the example](Self#examples).
     pub fn log_bridge(&self) -> LogBridge {
         self.log_bridge
     }
 
     /// The DLT flusher's guard, for the DLT backend.
+    /// See [the example](Self#examples).
     pub fn dlt(&self) -> Option<&FlushGuard> {
         self.dlt.as_ref()
     }
 
     /// Flushes the DLT backend (see [`FlushGuard::flush`]); other backends
     /// write synchronously, so for them this is immediately complete.
+    /// See [the example](Self#examples).
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
         match &self.dlt {
             Some(g) => g.flush(timeout),
@@ -304,6 +370,7 @@ impl InitGuard {
     }
 
     /// The DLT pipeline's counters, for the DLT backend.
+    /// See [the example](Self#examples).
     pub fn stats(&self) -> Option<Stats> {
         self.dlt.as_ref().map(FlushGuard::stats)
     }

@@ -25,6 +25,16 @@
 //! # }
 //! ```
 //!
+//! The three ways in, each as a program in `examples/` of the repository
+//! (run against a private daemon with `DEMO_CMD="cargo run -q --example
+//! NAME" scripts/demo.sh`):
+//!
+//! - [`init()`](fn@init): every default, the `log` bridge, done (`examples/init.rs`);
+//! - [`Init`] with a [`DltLayerBuilder`]: IDs, contexts, capacities, the
+//!   same one-shot init (`examples/builder.rs`);
+//! - [`DltLayer`] in your own registry, as above
+//!   (`examples/integrator.rs`, `examples/quickstart.rs`).
+//!
 //! # Architecture
 //!
 //! Data flows one way: event → [`DltLayer`] → frame (encoded on the
@@ -84,6 +94,7 @@ mod ids;
 mod init;
 mod layer;
 mod ledger;
+mod local_print;
 mod process;
 mod ring;
 mod stats;
@@ -105,6 +116,7 @@ pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use local_print::{LocalPrint, LocalPrinter};
 pub use process::panic::PANIC_TARGET;
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use stats::Stats;

@@ -39,6 +39,8 @@ const INDEX_BYTES_PER_RECORD: usize = std::mem::size_of::<u64>() + std::mem::siz
 ///
 /// With [`DEFAULT_RING_BYTES`] this is the limit for records of up to
 /// 96 bytes; longer records reach the byte limit first.
+///
+/// Example: [every setting at its default](crate::DltLayerBuilder#examples).
 pub const DEFAULT_RING_CAPACITY: usize = 4096;
 
 /// The size of the ring's byte arena when none is configured: 384 KiB.
@@ -51,6 +53,8 @@ pub const DEFAULT_RING_CAPACITY: usize = 4096;
 /// outage, the order of a daemon restart; longer outages lose the oldest
 /// records, which are counted and reported (REQ_0815). Raise it when a
 /// longer outage matters more than memory.
+///
+/// Example: [every setting at its default](crate::DltLayerBuilder#examples).
 pub const DEFAULT_RING_BYTES: usize = 384 * 1024;
 
 /// What [`OfflineRing::push`] did with a record.

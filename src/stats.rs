@@ -16,6 +16,17 @@ use crate::ledger::LossLedger;
 /// `dropped_ring_full`, `dropped_no_flusher`, `lost_at_shutdown`, or is
 /// still on its way (`queued` in the channel, `buffered` in the ring, or
 /// being written by the flusher). See `docs/guarantees.md`.
+///
+/// # Examples
+///
+/// ```no_run
+/// let (_layer, guard) = taktora_log::DltLayer::builder("NAV").build()?;
+/// // ... install the layer and log ...
+/// let s = guard.stats();
+/// let dropped = s.dropped_queue_full + s.dropped_ring_full + s.dropped_no_flusher;
+/// println!("written {}, dropped {dropped}, waiting {}", s.written, s.queued + s.buffered);
+/// # Ok::<(), taktora_log::InitError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

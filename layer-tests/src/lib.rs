@@ -10,7 +10,9 @@
 //!   restartable, stopped and cleaned up on drop.
 //! * [`Receiver`]: `dlt-receive -a` connected to that port, with bounded
 //!   waits for the lines a test expects.
-//! * [`Capture`]: `dlt-receive -o FILE`, for benchmarks that only count.
+//! * [`Capture`]: `dlt-receive -o FILE`, for benchmarks that only count
+//!   and for the DLT Viewer tests, which decode the file with the viewer.
+//! * [`require_dlt_viewer`]: run, skip or fail a test that needs DLT Viewer.
 //! * [`DltLine`] / [`parse_line`]: the fields of one `dlt-receive -a` line.
 //! * [`fake_daemon`]: an in-process fake daemon reading the FIFO, for exact
 //!   bytes and daemons that stall or vanish on cue; needs no tools.
@@ -60,6 +62,7 @@ mod report;
 mod sys;
 mod tool_path;
 mod tools;
+mod viewer;
 mod wait;
 
 pub use alloc::{count_allocs, CountingAllocator};
@@ -73,5 +76,6 @@ pub use sys::{
     reset_sigpipe_to_default, set_pipe_size, thread_context_switches, thread_cpu_time,
     unread_bytes, wait_child, Forked,
 };
-pub use tools::{require_dlt_tools, shared_dir, speak_py};
+pub use tools::{require_dlt_tools, require_dlt_viewer, shared_dir, speak_py};
+pub use viewer::{viewer_rows, ViewerRow, VIEWER_TIMEOUT};
 pub use wait::{try_wait_until, wait_until, WaitTimeout, POLL_INTERVAL};

@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// control tool (`levels.rs`).
 pub(crate) const REQUIRED_TOOLS: [&str; 3] = ["dlt-daemon", "dlt-receive", "dlt-control"];
 
+/// COVESA DLT Viewer, which the viewer tests (`tests/viewer.rs`) run
+/// headless to decode a capture as users see it.
+pub(crate) const VIEWER_TOOL: &str = "dlt-viewer";
+
 /// Whether the value of the environment variable `CI` means CI (`true`,
 /// any case, or `1`): there daemon tests must fail, never skip.
 pub(crate) fn is_ci(value: Option<&str>) -> bool {

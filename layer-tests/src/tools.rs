@@ -13,7 +13,7 @@ use std::env;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::tool_path::{find_in_path, is_ci, REQUIRED_TOOLS};
+use crate::tool_path::{find_in_path, is_ci, REQUIRED_TOOLS, VIEWER_TOOL};
 
 /// The hint printed when the tools are missing.
 const INSTALL_HINT: &str =
@@ -61,6 +61,59 @@ pub fn require_dlt_tools() -> bool {
             );
             false
         }
+    }
+}
+
+/// The hint printed when DLT Viewer is missing.
+const VIEWER_INSTALL_HINT: &str =
+    "install it with: sudo apt-get install -y dlt-viewer (or ./scripts/install-deps.sh)";
+
+/// Checks that `dlt-viewer` (COVESA DLT Viewer) is on `PATH`, as
+/// [`require_dlt_tools`] does for the daemon tools: call it first in every
+/// test that runs the viewer, return early on `false`, and mark the test
+/// `#[cfg_attr(no_dlt_viewer, ignore = "...")]`.
+///
+/// ```no_run
+/// if !layer_tests::require_dlt_tools() || !layer_tests::require_dlt_viewer() {
+///     return;
+/// }
+/// ```
+///
+/// On a developer machine without it, prints `SKIPPED <test>: ...
+/// dlt-viewer not found on PATH; install it with: ...` to stderr and
+/// returns `false`.
+///
+/// # Panics
+///
+/// When `dlt-viewer` is missing and `CI` is `true` (or `1`): viewer tests
+/// must fail in CI, never skip.
+pub fn require_dlt_viewer() -> bool {
+    let path = env::var_os("PATH");
+    let ci = env::var("CI").ok();
+    let Err(in_ci) = check_viewer(path.as_deref(), ci.as_deref()) else {
+        return true;
+    };
+    if in_ci {
+        panic!(
+            "CI=true but {VIEWER_TOOL} not found on PATH; viewer tests must not be skipped \
+             in CI. {VIEWER_INSTALL_HINT}"
+        );
+    }
+    let thread = std::thread::current();
+    eprintln!(
+        "SKIPPED {}: what needs DLT Viewer did not run: {VIEWER_TOOL} not found on PATH; \
+         {VIEWER_INSTALL_HINT}",
+        thread.name().unwrap_or("this test")
+    );
+    false
+}
+
+/// The decision behind [`require_dlt_viewer`] on explicit `PATH` and
+/// `CI` values: `Ok` when the viewer is there, else `Err(in CI)`.
+fn check_viewer(path: Option<&OsStr>, ci: Option<&str>) -> Result<(), bool> {
+    match find_in_path(VIEWER_TOOL, path) {
+        Some(_) => Ok(()),
+        None => Err(is_ci(ci)),
     }
 }
 
@@ -162,6 +215,23 @@ mod tests {
             );
         }
         assert_eq!(check_tools(None, Some("true")).map_err(|m| m.ci), Err(true));
+    }
+
+    #[test]
+    fn the_viewer_is_found_skipped_outside_ci_and_required_in_ci() {
+        let with = fake_bin(&["dlt-viewer"]);
+        let without = fake_bin(&["dlt-daemon", "dlt-receive", "dlt-control"]);
+        assert_eq!(check_viewer(Some(&path_of(&with)), Some("true")), Ok(()));
+        assert_eq!(check_viewer(Some(&path_of(&without)), None), Err(false));
+        assert_eq!(
+            check_viewer(Some(&path_of(&without)), Some("false")),
+            Err(false)
+        );
+        assert_eq!(
+            check_viewer(Some(&path_of(&without)), Some("true")),
+            Err(true)
+        );
+        assert_eq!(check_viewer(None, Some("1")), Err(true));
     }
 
     #[test]
