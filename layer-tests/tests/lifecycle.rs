@@ -51,15 +51,21 @@ struct Ran {
 /// waits for it at most [`CHILD_RUN`].
 fn run_child(scenario: &str, daemon: &PrivateDaemon) -> Ran {
     let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "child",
-            "--ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .env(SCENARIO, scenario)
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        "child",
+        "--ignored",
+        "--test-threads=1",
+        "--nocapture",
+    ])
+    .env(SCENARIO, scenario);
+    run_bounded(cmd, scenario, daemon)
+}
+
+/// Runs `cmd` pointed at `daemon`, waiting for it at most [`CHILD_RUN`].
+fn run_bounded(mut cmd: Command, scenario: &str, daemon: &PrivateDaemon) -> Ran {
+    let mut child = cmd
         .env("DLT_PIPE_DIR", daemon.dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -203,6 +209,20 @@ fn panic_arrives_as_fatal(scenario: &str, app: &str, message: &str, thread: &str
         return;
     };
     let ran = run_child(scenario, &daemon);
+    let location = "layer-tests/tests/lifecycle.rs:";
+    check_panic_arrived(&ran, &daemon, &receiver, app, message, location, thread);
+}
+
+/// What [`panic_arrives_as_fatal`] checks, for any child that panicked.
+fn check_panic_arrived(
+    ran: &Ran,
+    daemon: &PrivateDaemon,
+    receiver: &Receiver,
+    app: &str,
+    message: &str,
+    location: &str,
+    thread: &str,
+) {
     assert_eq!(
         ran.status.signal(),
         Some(libc::SIGABRT),
@@ -223,16 +243,16 @@ fn panic_arrives_as_fatal(scenario: &str, app: &str, message: &str, thread: &str
     assert_eq!(before, want, "everything logged before the panic, in order");
     let fatal = &got[PANIC_RECORDS];
     assert_eq!(fatal.level, "fatal", "{}", fatal.raw);
-    let prefix = format!("panicked: {message} layer-tests/tests/lifecycle.rs:");
+    let prefix = format!("panicked: {message} {location}");
     assert!(
         fatal.args.starts_with(&prefix) && fatal.args.ends_with(&format!(" {thread}")),
         "message, location and thread: {}",
         fatal.raw
     );
     assert_eq!(got.len(), PANIC_RECORDS + 1, "nothing else: {got:#?}");
-    let s = assert_stats_add_up(&ran, "STATS", PANIC_RECORDS as u64 + 1);
+    let s = assert_stats_add_up(ran, "STATS", PANIC_RECORDS as u64 + 1);
     assert_eq!(s["written"], PANIC_RECORDS as u64 + 1, "{s:?}");
-    eprintln!("{scenario}: {} arrived, stats {s:?}", got.len());
+    eprintln!("{app}: {} arrived, stats {s:?}", got.len());
 }
 
 #[test]
@@ -243,6 +263,34 @@ fn a_panic_that_unwinds_arrives_as_one_fatal_record_after_everything_before_it()
 #[test]
 fn a_panic_that_aborts_arrives_as_one_fatal_record_after_everything_before_it() {
     panic_arrives_as_fatal("panic_abort", "PANA", "abort strategy", "child");
+}
+
+/// The same with a program really built with `panic = "abort"`:
+/// `layer-tests/src/bin/panic_abort_child.rs`, built by `scripts/test.sh`
+/// with the `panic-abort` profile (a test binary cannot abort on panic:
+/// the harness needs unwinding).
+#[test]
+fn a_panic_in_a_program_built_with_panic_abort_arrives_as_one_fatal_record() {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let exe = target
+        .parent()
+        .expect("the target directory")
+        .join("panic-abort/panic_abort_child");
+    if !exe.exists() {
+        let how = "cargo build -p layer-tests --bin panic_abort_child --profile panic-abort \
+                   (scripts/test.sh does)";
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(!ci, "CI=true but {} is missing: {how}", exe.display());
+        eprintln!("SKIPPED: {} is missing: {how}", exe.display());
+        return;
+    }
+    let Some((daemon, receiver)) = start() else {
+        return;
+    };
+    let ran = run_bounded(Command::new(&exe), "panic_abort_child", &daemon);
+    let location = "layer-tests/src/bin/panic_abort_child.rs:";
+    let message = "built with panic=abort";
+    check_panic_arrived(&ran, &daemon, &receiver, "PABT", message, location, "main");
 }
 
 /// 100 forks while three threads log at full speed: every child registers
