@@ -113,11 +113,29 @@ fn paced(rate: u32, records: usize, mut emit: impl FnMut(u64)) -> Duration {
     start.elapsed()
 }
 
+/// The daemon variant to measure against: `THROUGHPUT_DAEMON=<name>` (see
+/// `scripts/build-daemons.sh --list`), Debian's 2.18.8 by default.
+fn daemon_variant() -> &'static layer_tests::DaemonVariant {
+    let Ok(name) = std::env::var("THROUGHPUT_DAEMON") else {
+        return &layer_tests::DEBIAN;
+    };
+    layer_tests::VARIANTS
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("THROUGHPUT_DAEMON={name}: not a daemon variant"))
+}
+
+/// A private daemon of [`daemon_variant`].
+fn start_daemon() -> layer_tests::PrivateDaemon {
+    layer_tests::PrivateDaemon::start_variant(daemon_variant(), &[], &[])
+        .expect("start private dlt-daemon")
+}
+
 fn run_taktora(rate: u32) -> Outcome {
-    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let daemon = start_daemon();
     let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
     let (layer, guard) = DltLayer::builder("THRU")
-        .with_pipe_dir(daemon.dir())
+        .with_pipe_dir(daemon.pipe_dir())
         .build()
         .expect("build layer");
     support::wait_connected(&guard);
@@ -169,13 +187,14 @@ fn libdlt_child(rate: u32) {
 
 #[cfg(feature = "libdlt-bench")]
 fn run_libdlt(rate: u32) -> Outcome {
-    let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    // Debian's libdlt speaks FIFO IPC only: meaningful on FIFO variants.
+    let daemon = start_daemon();
     let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
     let exe = std::env::current_exe().expect("path of this bench binary");
     let meter = CpuMeter::start(&daemon, &capture);
     let out = std::process::Command::new(exe)
         .args(["--bench", "--libdlt-child", &rate.to_string()])
-        .env("DLT_PIPE_DIR", daemon.dir())
+        .env("DLT_PIPE_DIR", daemon.pipe_dir())
         .output()
         .expect("run the libdlt child");
     assert!(
@@ -279,6 +298,11 @@ fn main() {
             .to_string()
     };
     println!("{cpus} CPUs, load average at start: {}", loadavg());
+    let variant = daemon_variant();
+    if !layer_tests::require_variant(variant) {
+        return;
+    }
+    println!("daemon: {} (THROUGHPUT_DAEMON)", variant.name);
     println!("{RECORDS} records per rate and peer, one producer thread, counted by dlt-receive -o");
     if cfg!(not(feature = "libdlt-bench")) {
         println!("(libdlt peer not built: add --features libdlt-bench)");

@@ -18,9 +18,14 @@ mod tool_path;
 
 use tool_path::{find_in_path, is_ci, REQUIRED_TOOLS, VIEWER_TOOL};
 
+#[path = "src/variant_table.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod variant_table;
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(no_dlt_tools)");
     println!("cargo::rustc-check-cfg=cfg(no_dlt_viewer)");
+    variants();
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CI");
@@ -73,5 +78,39 @@ fn find_tool(tool: &str, path: &std::ffi::OsStr, dirs: &[std::path::PathBuf]) ->
             }
             false
         }
+    }
+}
+
+/// Emits `cfg(no_daemon_<variant>)` for every daemon variant of the matrix
+/// that `scripts/build-daemons.sh` has not built, unless in CI, where the
+/// variant tests must run and fail.
+fn variants() {
+    for key in ["TAKTORA_DAEMON_CACHE", "XDG_CACHE_HOME", "HOME"] {
+        println!("cargo::rerun-if-env-changed={key}");
+    }
+    let ci = is_ci(env::var("CI").ok().as_deref());
+    let mut missing = Vec::new();
+    for v in variant_table::VARIANTS {
+        println!("cargo::rustc-check-cfg=cfg({})", v.missing_cfg());
+        if v.packaged {
+            continue;
+        }
+        if let Some(bin) = v.daemon_binary() {
+            // Rebuild when it appears or goes.
+            println!("cargo::rerun-if-changed={}", bin.display());
+        }
+        if !v.is_built() {
+            missing.push(v.name);
+            if !ci {
+                println!("cargo::rustc-cfg={}", v.missing_cfg());
+            }
+        }
+    }
+    if !missing.is_empty() && !ci {
+        println!(
+            "cargo::warning=dlt-daemon variants not built: {}; their tests will be reported as \
+             ignored. Build them with: scripts/build-daemons.sh",
+            missing.join(", ")
+        );
     }
 }

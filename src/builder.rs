@@ -86,6 +86,10 @@ pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(3600);
 /// Longest [`with_shutdown_timeout`](DltLayerBuilder::with_shutdown_timeout)
 /// accepted: one hour.
 pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest [`with_socket_send_buffer`](DltLayerBuilder::with_socket_send_buffer)
+/// accepted: 1 GiB (Linux doubles the value into an `int`, and caps it at
+/// `net.core.wmem_max` anyway).
+pub const MAX_SOCKET_SEND_BUFFER: usize = 1 << 30;
 /// Longest description the daemon stores (`DLT_USER_MAX_DESCRIPTION`
 /// handling in dlt-daemon 2.18.8 caps it at 256 bytes).
 ///
@@ -412,6 +416,25 @@ impl DltLayerBuilder {
         }
     }
 
+    /// For a daemon built with UNIX-socket IPC only: sets the connection's
+    /// kernel send buffer (`SO_SNDBUF`; Linux doubles the value and keeps
+    /// it above its minimum). The kernel then holds at most about that
+    /// much for the daemon, which is what can be lost unread in a crash
+    /// (the `unconfirmed` bound). Small values make the kernel take
+    /// batches in parts, which the layer handles: the rest of a batch is
+    /// written, whole and first, when the socket drains. At most
+    /// [`MAX_SOCKET_SEND_BUFFER`]. Defaults to the system's default
+    /// (`net.core.wmem_default`).
+    pub fn with_socket_send_buffer(self, bytes: usize) -> Self {
+        Self {
+            limits: Limits {
+                socket_send_buffer: Some(bytes),
+                ..self.limits
+            },
+            ..self
+        }
+    }
+
     /// Sets how long dropping the guard waits for buffered records; the
     /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
     /// that (see [`FlushGuard`]); at most [`MAX_SHUTDOWN_TIMEOUT`]. It
@@ -626,6 +649,7 @@ struct Limits {
     reconnect_initial: Duration,
     reconnect_max: Duration,
     shutdown_timeout: Duration,
+    socket_send_buffer: Option<usize>,
 }
 
 impl Limits {
@@ -638,6 +662,7 @@ impl Limits {
         reconnect_initial: DEFAULT_RECONNECT_INITIAL,
         reconnect_max: DEFAULT_RECONNECT_MAX,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        socket_send_buffer: None,
     };
 
     /// The capacity, frame-size and backoff checks.
@@ -676,6 +701,14 @@ impl Limits {
             MAX_RECONNECT_BACKOFF,
             "MAX_RECONNECT_BACKOFF",
         )?;
+        if let Some(bytes) = self.socket_send_buffer {
+            above_max(
+                "with_socket_send_buffer",
+                bytes,
+                MAX_SOCKET_SEND_BUFFER,
+                "MAX_SOCKET_SEND_BUFFER",
+            )?;
+        }
         above_max(
             "with_shutdown_timeout",
             self.shutdown_timeout,
@@ -784,6 +817,7 @@ impl Validated {
             ring_bytes: self.limits.ring_bytes,
             reconnect_initial: self.limits.reconnect_initial,
             reconnect_max: self.limits.reconnect_max,
+            socket_send_buffer: self.limits.socket_send_buffer,
         };
         let recipe = Arc::new(Recipe {
             cfg: cfg.clone(),
@@ -1242,6 +1276,10 @@ mod limit_tests {
                 "with_reconnect_backoff (maximum): 18446744073709551615.999999999s is above the maximum 3600s (MAX_RECONNECT_BACKOFF)".into(),
             ),
             (
+                b().with_socket_send_buffer(usize::MAX),
+                format!("with_socket_send_buffer: {} is above the maximum 1073741824 (MAX_SOCKET_SEND_BUFFER)", usize::MAX),
+            ),
+            (
                 b().with_shutdown_timeout(hour + Duration::from_nanos(1)),
                 "with_shutdown_timeout: 3600.000000001s is above the maximum 3600s (MAX_SHUTDOWN_TIMEOUT)".into(),
             ),
@@ -1350,10 +1388,11 @@ mod limit_tests {
             ctx in id(), prefix in text(), ctx_desc in text(),
             def_ctx in id(),
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
-            backoff in backoff(), shutdown in duration(),
+            backoff in backoff(), shutdown in duration(), sndbuf in size(),
         ) {
             let d = dir();
             let b = DltLayer::builder(app.as_str())
+                .with_socket_send_buffer(sndbuf)
                 .with_pipe_dir(d.path())
                 .with_app_description(&desc)
                 .with_ecu_id(ecu.as_str())
@@ -1392,10 +1431,11 @@ mod limit_tests {
         #[test]
         fn sizes_and_timings_build_exactly_when_within_their_documented_ranges(
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
-            backoff in backoff(), shutdown in duration(),
+            backoff in backoff(), shutdown in duration(), sndbuf in size(),
         ) {
             let d = dir();
             let r = DltLayer::builder("SIZE")
+                .with_socket_send_buffer(sndbuf)
                 .with_pipe_dir(d.path())
                 .with_channel_capacity(channel)
                 .with_ring_capacity(ring)
@@ -1411,7 +1451,8 @@ mod limit_tests {
                 && !backoff.0.is_zero()
                 && backoff.0 <= backoff.1
                 && backoff.1 <= MAX_RECONNECT_BACKOFF
-                && shutdown <= MAX_SHUTDOWN_TIMEOUT;
+                && shutdown <= MAX_SHUTDOWN_TIMEOUT
+                && sndbuf <= MAX_SOCKET_SEND_BUFFER;
             match r {
                 Ok((_, guard)) => {
                     prop_assert!(within, "built out of range");

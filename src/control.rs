@@ -41,6 +41,17 @@ const LOG_STATE_LEN: usize = USER_HEADER_LEN + 1;
 /// `log_level_pos` (i32) + `service_id` (u32) + data length (u32).
 const INJECTION_HEAD_LEN: usize = USER_HEADER_LEN + 4 + 4 + 4;
 
+/// Message type TRACE_LOAD, daemon → app (`DLT_USER_MESSAGE_TRACE_LOAD`,
+/// daemons built with `WITH_DLT_TRACE_LOAD_CTRL`): u32 count, then count ×
+/// `{ctid[4], soft limit u32, hard limit u32}`, limits in bytes per second.
+pub(crate) const USER_MSG_TRACE_LOAD: u32 = 14;
+
+/// Length of a TRACE_LOAD record before its entries: header + count (u32).
+const TRACE_LOAD_HEAD_LEN: usize = USER_HEADER_LEN + 4;
+
+/// Length of one TRACE_LOAD entry: ctid + soft + hard.
+const TRACE_LOAD_ENTRY_LEN: usize = 4 + 4 + 4;
+
 /// The longest fixed part of any record; the parser's whole buffer.
 const MAX_FIXED_LEN: usize = INJECTION_HEAD_LEN;
 
@@ -76,6 +87,24 @@ pub(crate) enum ControlMsg {
         /// Length of the skipped data, in bytes.
         data_len: u32,
     },
+    /// TRACE_LOAD (14) begins: `count` entries follow, each delivered as a
+    /// [`ControlMsg::TraceLoadEntry`]; together they replace every limit.
+    TraceLoad {
+        /// Entries that follow.
+        count: u32,
+    },
+    /// One entry of a TRACE_LOAD record.
+    TraceLoadEntry {
+        /// Its position, from 0; the record is complete at `count - 1`.
+        index: u32,
+        /// The context it is for; all zero for the application-wide limit.
+        ctid: [u8; 4],
+        /// Warning threshold, bytes per second.
+        soft: u32,
+        /// Drop threshold, bytes per second (0: drop everything that
+        /// counts, as libdlt does).
+        hard: u32,
+    },
 }
 
 /// What the parser has seen so far; all counts only go up (saturating).
@@ -92,6 +121,10 @@ pub(crate) struct ControlCounters {
     /// Records of a known type with invalid content (a level above 6, a
     /// log state outside -1..=1); each whole record is consumed and dropped.
     pub(crate) malformed: u64,
+    /// Headers with the DLT protocol v2 pattern `DUH\x02`: a daemon
+    /// started with `-x 2` (3.0.0), which misreads our v1 messages. Their
+    /// bytes count as garbage too.
+    pub(crate) v2_headers: u64,
 }
 
 /// Where the parser is in the stream between two [`ControlParser::feed`]
@@ -107,6 +140,13 @@ enum State {
         remaining: u64,
         /// The injection to deliver afterwards.
         msg: ControlMsg,
+    },
+    /// Collecting the entries of a TRACE_LOAD record into `buf`.
+    TraceLoadEntries {
+        /// Entries still to come (at least 1).
+        remaining: u32,
+        /// Index of the next one.
+        index: u32,
     },
 }
 
@@ -135,6 +175,7 @@ const fn fixed_len(ty: u32) -> Option<usize> {
         USER_MSG_LOG_LEVEL => Some(LOG_LEVEL_LEN),
         USER_MSG_LOG_STATE => Some(LOG_STATE_LEN),
         USER_MSG_INJECTION => Some(INJECTION_HEAD_LEN),
+        USER_MSG_TRACE_LOAD => Some(TRACE_LOAD_HEAD_LEN),
         _ => None,
     }
 }
@@ -174,6 +215,7 @@ fn decode_body(ty: u32, b: &[u8; MAX_FIXED_LEN]) -> Body {
             service_id: u32_at(12),
             data_len: u32_at(16),
         }),
+        USER_MSG_TRACE_LOAD => Body::Msg(ControlMsg::TraceLoad { count: u32_at(8) }),
         _ => Body::Unknown,
     }
 }
@@ -193,6 +235,7 @@ impl ControlParser {
                 garbage_bytes: 0,
                 unknown_types: 0,
                 malformed: 0,
+                v2_headers: 0,
             },
         }
     }
@@ -222,6 +265,8 @@ impl ControlParser {
                 } else {
                     self.state = State::SkipInjection { remaining, msg };
                 }
+            } else if let State::TraceLoadEntries { remaining, index } = self.state {
+                input = self.collect_trace_load_entry(input, remaining, index, &mut on_msg);
             } else if self.filled < USER_PATTERN.len() {
                 input = self.scan_pattern(input);
             } else {
@@ -264,6 +309,9 @@ impl ControlParser {
                 self.filled += 1;
                 input = rest;
             } else {
+                if self.filled == USER_PATTERN.len() - 1 && b == 2 {
+                    self.counters.v2_headers = self.counters.v2_headers.saturating_add(1);
+                }
                 // Keep `b`: it is looked at again as a possible start.
                 self.add_garbage(self.filled);
                 self.filled = 0;
@@ -297,6 +345,15 @@ impl ControlParser {
                     msg,
                 };
             }
+            Body::Msg(msg @ ControlMsg::TraceLoad { count }) => {
+                self.deliver(msg, on_msg);
+                if count > 0 {
+                    self.state = State::TraceLoadEntries {
+                        remaining: count,
+                        index: 0,
+                    };
+                }
+            }
             Body::Msg(msg) => self.deliver(msg, on_msg),
             Body::Malformed => self.add_malformed(),
             // Unreachable: `need` grows past the header only for the three
@@ -305,6 +362,49 @@ impl ControlParser {
                 self.counters.unknown_types = self.counters.unknown_types.saturating_add(1);
             }
         }
+    }
+
+    /// Collects one TRACE_LOAD entry from `input` into `buf`, delivers it
+    /// once complete, and returns the rest of `input`.
+    fn collect_trace_load_entry<'a>(
+        &mut self,
+        input: &'a [u8],
+        remaining: u32,
+        index: u32,
+        on_msg: &mut impl FnMut(ControlMsg),
+    ) -> &'a [u8] {
+        let take = (TRACE_LOAD_ENTRY_LEN - self.filled).min(input.len());
+        self.buf[self.filled..self.filled + take].copy_from_slice(&input[..take]);
+        self.filled += take;
+        if self.filled < TRACE_LOAD_ENTRY_LEN {
+            return &input[take..];
+        }
+        let b = self.buf;
+        let u32_at = |o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let entry = ControlMsg::TraceLoadEntry {
+            index,
+            ctid: [b[0], b[1], b[2], b[3]],
+            soft: u32_at(4),
+            hard: u32_at(8),
+        };
+        self.filled = 0;
+        self.state = if remaining > 1 {
+            State::TraceLoadEntries {
+                remaining: remaining - 1,
+                index: index + 1,
+            }
+        } else {
+            State::Fixed
+        };
+        self.deliver(entry, on_msg);
+        &input[take..]
+    }
+
+    /// Forgets a record begun but not finished: the bytes that follow come
+    /// from a new stream (a new connection). The counters stay.
+    pub(crate) fn resync(&mut self) {
+        self.restart();
+        self.state = State::Fixed;
     }
 
     /// Starts collecting the next record from scratch.
@@ -363,12 +463,27 @@ impl LevelControl {
     }
 
     /// Parses `bytes` read from the app FIFO and applies every complete
-    /// message. Returns whether a context's level changed.
+    /// message; TRACE_LOAD messages are skipped. Returns whether a
+    /// context's level changed.
+    #[cfg(test)]
     pub(crate) fn feed(
         &mut self,
         bytes: &[u8],
         contexts: &ContextTable,
         counters: &Counters,
+    ) -> bool {
+        self.feed_with(bytes, contexts, counters, |_| {})
+    }
+
+    /// Parses and applies as `feed` does, handing TRACE_LOAD messages
+    /// ([`ControlMsg::TraceLoad`], [`ControlMsg::TraceLoadEntry`]) to
+    /// `on_trace_load`, in stream order.
+    pub(crate) fn feed_with(
+        &mut self,
+        bytes: &[u8],
+        contexts: &ContextTable,
+        counters: &Counters,
+        mut on_trace_load: impl FnMut(ControlMsg),
     ) -> bool {
         let mut changed = false;
         let (applied, injections, unknown) = (
@@ -395,8 +510,29 @@ impl LevelControl {
             }
             ControlMsg::LogState(s) => counters.log_state.store(s, Relaxed),
             ControlMsg::Injection { .. } => *injections = injections.saturating_add(1),
+            m @ (ControlMsg::TraceLoad { .. } | ControlMsg::TraceLoadEntry { .. }) => {
+                on_trace_load(m)
+            }
         });
         changed
+    }
+
+    /// A new connection's stream begins (UNIX-socket daemons): a record
+    /// cut short by the old connection must not swallow its first bytes.
+    pub(crate) fn new_stream(&mut self) {
+        self.parser.resync();
+    }
+
+    /// Everything the daemon sent that shows it read our registration:
+    /// decoded messages and protocol-v2 headers, since construction.
+    pub(crate) fn replies(&self) -> u64 {
+        let c = self.parser.counters();
+        c.messages.saturating_add(c.v2_headers)
+    }
+
+    /// Protocol-v2 headers seen since construction.
+    pub(crate) fn v2_headers(&self) -> u64 {
+        self.parser.counters().v2_headers
     }
 
     /// Copies the counters into `counters`. Call after the interest cache
@@ -475,6 +611,7 @@ mod tests {
             garbage_bytes,
             unknown_types,
             malformed,
+            v2_headers: 0,
         }
     }
 
@@ -506,8 +643,68 @@ mod tests {
                 v.extend(data_len.to_ne_bytes());
                 v.extend(data);
             }
+            // The header and count; the entries follow as their own values.
+            ControlMsg::TraceLoad { count } => {
+                v.extend(USER_MSG_TRACE_LOAD.to_ne_bytes());
+                v.extend(count.to_ne_bytes());
+            }
+            ControlMsg::TraceLoadEntry {
+                ctid, soft, hard, ..
+            } => {
+                v.clear();
+                v.extend(ctid);
+                v.extend(soft.to_ne_bytes());
+                v.extend(hard.to_ne_bytes());
+            }
         }
         v
+    }
+
+    #[test]
+    fn resync_drops_a_record_cut_short_by_the_old_stream() {
+        let level = encode(&level(5, 0, 1), &[]);
+        let state = encode(&ControlMsg::LogState(1), &[]);
+        let mut p = ControlParser::new();
+        let mut got = Vec::new();
+        p.feed(&level[..10], |m| got.push(m));
+        p.resync();
+        p.feed(&state, |m| got.push(m));
+        assert_eq!(
+            got,
+            [ControlMsg::LogState(1)],
+            "the new stream's record is whole"
+        );
+    }
+
+    #[test]
+    fn trace_load_entries_are_delivered_in_order_then_the_stream_goes_on() {
+        let entry = |index, ctid: &[u8; 4], soft, hard| ControlMsg::TraceLoadEntry {
+            index,
+            ctid: *ctid,
+            soft,
+            hard,
+        };
+        let head = ControlMsg::TraceLoad { count: 2 };
+        let a = entry(0, b"\0\0\0\0", 150, 200);
+        let b = entry(1, b"CTXA", 42, 100);
+        let mut stream = encode(&head, &[]);
+        stream.extend(encode(&a, &[]));
+        stream.extend(encode(&b, &[]));
+        stream.extend(encode(&ControlMsg::LogState(1), &[]));
+        let (msgs, c) = parse_both_ways(&stream);
+        assert_eq!(msgs, [head, a, b, ControlMsg::LogState(1)]);
+        assert_eq!(c, counters(4, 0, 0, 0), "nothing malformed or skipped");
+        // A protocol-v2 LOG_STATE (a daemon started with -x 2) is
+        // recognised, and skipped as garbage.
+        let mut v2 = b"DUH\x02".to_vec();
+        v2.extend(USER_MSG_LOG_STATE.to_ne_bytes());
+        v2.push(1);
+        let (msgs, c) = parse_both_ways(&v2);
+        assert!(msgs.is_empty());
+        assert_eq!((c.v2_headers, c.garbage_bytes), (1, 9), "{c:?}");
+        // An empty list is one message.
+        let (msgs, _) = parse_both_ways(&encode(&ControlMsg::TraceLoad { count: 0 }, &[]));
+        assert_eq!(msgs, [ControlMsg::TraceLoad { count: 0 }]);
     }
 
     // The vectors were captured on a little-endian host (x86_64), and the

@@ -10,7 +10,9 @@
 //! because no application can know whether the daemon read it.
 //!
 //! Only drops caused by a full buffer ([`Loss::QueueFull`],
-//! [`Loss::RingFull`]) and unconfirmed records are *reportable*: the
+//! [`Loss::RingFull`]), by the daemon's trace-load limit
+//! ([`Loss::TraceLoad`], recorded by the flusher only) and unconfirmed
+//! records are *reportable*: the
 //! flusher is still there to write a summary. A drop for want of a
 //! flusher, or at shutdown, is final and shows only in [`Stats`].
 //!
@@ -30,6 +32,11 @@ pub(crate) enum Loss {
     NoFlusher,
     /// Still buffered when the flusher had to stop at shutdown.
     AtShutdown,
+    /// Over the daemon's hard trace-load limit for its context
+    /// (TRACE_LOAD): dropped by the flusher, as libdlt drops it.
+    TraceLoad,
+    /// The daemon speaks DLT protocol v2, which would misread the record.
+    ProtocolV2,
 }
 
 /// What one summary record is about to report; handed back to
@@ -40,11 +47,15 @@ pub(crate) struct Report {
     pub(crate) dropped: u64,
     /// Unconfirmed records since the last summary.
     pub(crate) unconfirmed: u64,
+    /// Of `dropped`, how many the trace-load hard limit dropped.
+    pub(crate) trace_load: u64,
     /// Wall-clock time of the first of them, nanoseconds since the Unix
     /// epoch.
     pub(crate) first_at_unix_nanos: u64,
     /// The reportable-drop total when taken.
     upto: u64,
+    /// The trace-load drop total when taken.
+    trace_load_upto: u64,
 }
 
 /// The counts by cause, and the report epoch.
@@ -61,6 +72,10 @@ pub(crate) struct LossLedger {
     ring_full: AtomicU64,
     no_flusher: AtomicU64,
     at_shutdown: AtomicU64,
+    trace_load: AtomicU64,
+    protocol_v2: AtomicU64,
+    /// Trace-load drops covered by committed reports.
+    trace_load_reported: AtomicU64,
     /// Reportable drops ever (`queue_full + ring_full`, in index order).
     reportable: AtomicU64,
     /// Reportable drops covered by committed reports.
@@ -83,13 +98,20 @@ pub(crate) struct LossCounts {
     pub(crate) ring_full: u64,
     pub(crate) no_flusher: u64,
     pub(crate) at_shutdown: u64,
+    pub(crate) trace_load: u64,
+    pub(crate) protocol_v2: u64,
     pub(crate) unconfirmed: u64,
 }
 
 impl LossCounts {
     /// Every drop, whatever its cause.
     pub(crate) fn dropped(&self) -> u64 {
-        self.queue_full + self.ring_full + self.no_flusher + self.at_shutdown
+        self.queue_full
+            + self.ring_full
+            + self.no_flusher
+            + self.at_shutdown
+            + self.trace_load
+            + self.protocol_v2
     }
 }
 
@@ -100,6 +122,9 @@ impl LossLedger {
             ring_full: AtomicU64::new(0),
             no_flusher: AtomicU64::new(0),
             at_shutdown: AtomicU64::new(0),
+            trace_load: AtomicU64::new(0),
+            protocol_v2: AtomicU64::new(0),
+            trace_load_reported: AtomicU64::new(0),
             reportable: AtomicU64::new(0),
             reported: AtomicU64::new(0),
             first_index: AtomicU64::new(0),
@@ -124,9 +149,11 @@ impl LossLedger {
             Loss::RingFull => &self.ring_full,
             Loss::NoFlusher => &self.no_flusher,
             Loss::AtShutdown => &self.at_shutdown,
+            Loss::TraceLoad => &self.trace_load,
+            Loss::ProtocolV2 => &self.protocol_v2,
         };
         counter.fetch_add(n, Relaxed);
-        if matches!(cause, Loss::QueueFull | Loss::RingFull) {
+        if matches!(cause, Loss::QueueFull | Loss::RingFull | Loss::TraceLoad) {
             let k = self.reportable.fetch_add(n, Relaxed);
             if k == self.first_index.load(Relaxed) {
                 self.first_at.store(now_unix_nanos(), Relaxed);
@@ -161,11 +188,14 @@ impl LossLedger {
             (0, t) | (t, 0) => t,
             (a, b) => a.min(b),
         };
+        let trace_load_upto = self.trace_load.load(Relaxed);
         Some(Report {
             dropped,
             unconfirmed,
+            trace_load: trace_load_upto - self.trace_load_reported.load(Relaxed),
             first_at_unix_nanos: first_at,
             upto,
+            trace_load_upto,
         })
     }
 
@@ -191,6 +221,7 @@ impl LossLedger {
         // here saw the old `first_index` and stored no time; `report`
         // then substitutes the time it notices the drop.
         self.reported.store(r.upto, Relaxed);
+        self.trace_load_reported.store(r.trace_load_upto, Relaxed);
         self.unconfirmed.fetch_sub(r.unconfirmed, Relaxed);
         self.unconfirmed_at.store(0, Relaxed);
     }
@@ -202,6 +233,8 @@ impl LossLedger {
             ring_full: self.ring_full.load(Relaxed),
             no_flusher: self.no_flusher.load(Relaxed),
             at_shutdown: self.at_shutdown.load(Relaxed),
+            trace_load: self.trace_load.load(Relaxed),
+            protocol_v2: self.protocol_v2.load(Relaxed),
             unconfirmed: self.unconfirmed_total.load(Relaxed),
         }
     }
@@ -246,6 +279,28 @@ mod tests {
         assert!(r3.first_at_unix_nanos >= t0, "new epoch, new first time");
         let c = l.counts();
         assert_eq!((c.queue_full, c.ring_full, c.dropped()), (2, 4, 6));
+    }
+
+    #[test]
+    fn trace_load_drops_are_reported_with_their_share_and_once() {
+        let l = LossLedger::new();
+        l.record(Loss::TraceLoad, 5);
+        l.record(Loss::RingFull, 2);
+        let r = l.report().expect("trace-load drops are reportable");
+        assert_eq!((r.dropped, r.trace_load), (7, 5));
+        l.commit(r);
+        assert_eq!(l.report(), None);
+        l.record(Loss::TraceLoad, 1);
+        let r = l.report().expect("one more");
+        assert_eq!((r.dropped, r.trace_load), (1, 1), "only the new one");
+        l.record(Loss::ProtocolV2, 3);
+        let c = l.counts();
+        assert_eq!((c.trace_load, c.protocol_v2, c.dropped()), (6, 3, 11));
+        assert_eq!(
+            l.report().map(|r| r.dropped),
+            Some(1),
+            "protocol v2 is final"
+        );
     }
 
     #[test]

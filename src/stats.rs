@@ -3,7 +3,7 @@
 //! [`LossLedger`] inside them. No I/O, no locks, no allocation.
 
 use std::sync::atomic::{
-    AtomicI32, AtomicI8, AtomicU64,
+    AtomicBool, AtomicI32, AtomicI8, AtomicU64,
     Ordering::{Acquire, Relaxed},
 };
 
@@ -13,7 +13,8 @@ use crate::ledger::LossLedger;
 ///
 /// Conservation: every record the layer accepted is, at any instant,
 /// counted in exactly one of `written`, `dropped_queue_full`,
-/// `dropped_ring_full`, `dropped_no_flusher`, `lost_at_shutdown`, or is
+/// `dropped_ring_full`, `dropped_no_flusher`, `lost_at_shutdown`,
+/// `dropped_trace_load`, `dropped_protocol_v2`, or is
 /// still on its way (`queued` in the channel, `buffered` in the ring, or
 /// being written by the flusher). See `docs/guarantees.md`.
 ///
@@ -43,6 +44,16 @@ pub struct Stats {
     pub dropped_no_flusher: u64,
     /// Records still buffered when the flusher had to stop at shutdown.
     pub lost_at_shutdown: u64,
+    /// Records dropped because they exceeded the hard trace-load limit
+    /// the daemon set for their context (TRACE_LOAD, daemons built with
+    /// trace-load control), as libdlt drops them; also in the next
+    /// `taktora.log.dropped` record as `trace_load=K`.
+    pub dropped_trace_load: u64,
+    /// Records dropped because the daemon speaks DLT protocol v2
+    /// (dlt-daemon 3.0.0 started with `-x 2`), which this crate does not
+    /// speak yet and which would misread them; see
+    /// `daemon_speaks_protocol_v2`. Never counted as written.
+    pub dropped_protocol_v2: u64,
     /// Of the `written` records, how many may have died unread in the FIFO
     /// of a daemon that then went away (an upper bound: no application
     /// can know whether the daemon read them). Reported, like drops, in
@@ -88,6 +99,17 @@ pub struct Stats {
     pub control_garbage_bytes: u64,
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items skipped at build time.
     pub initial_levels_ignored: u64,
+    /// Writes to a UNIX-socket daemon that the kernel took only in part;
+    /// the rest of each was written, whole and before anything else, once
+    /// the socket drained (always 0 on a FIFO, where writes are atomic).
+    pub partial_writes: u64,
+    /// The connected daemon answered in DLT protocol v2 (`DUH\x02`): it
+    /// was started with `-x 2` and misreads our protocol-v1 messages, so
+    /// no record is written to it until the layer connects to another
+    /// daemon (they are counted in `dropped_protocol_v2`). Detected on
+    /// UNIX-socket daemons, which answer on the connection; a FIFO daemon
+    /// in v2 mode cannot find our FIFO and never answers (not detected).
+    pub daemon_speaks_protocol_v2: bool,
 }
 
 /// The counters themselves, shared through an `Arc`.
@@ -109,6 +131,8 @@ pub(crate) struct Counters {
     pub(crate) control_malformed: AtomicU64,
     pub(crate) control_garbage_bytes: AtomicU64,
     pub(crate) initial_levels_ignored: AtomicU64,
+    pub(crate) partial_writes: AtomicU64,
+    pub(crate) protocol_v2: AtomicBool,
     pub(crate) losses: LossLedger,
 }
 
@@ -131,6 +155,8 @@ impl Counters {
             control_malformed: AtomicU64::new(0),
             control_garbage_bytes: AtomicU64::new(0),
             initial_levels_ignored: AtomicU64::new(0),
+            partial_writes: AtomicU64::new(0),
+            protocol_v2: AtomicBool::new(false),
             losses: LossLedger::new(),
         }
     }
@@ -164,6 +190,9 @@ impl Counters {
             dropped_ring_full: losses.ring_full,
             dropped_no_flusher: losses.no_flusher,
             lost_at_shutdown: losses.at_shutdown,
+            dropped_trace_load: losses.trace_load,
+            dropped_protocol_v2: losses.protocol_v2,
+            daemon_speaks_protocol_v2: self.protocol_v2.load(Relaxed),
             unconfirmed: losses.unconfirmed,
             truncated: self.truncated.load(Relaxed),
             reentrant: self.reentrant.load(Relaxed),
@@ -182,6 +211,7 @@ impl Counters {
             control_malformed: self.control_malformed.load(Relaxed),
             control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
             initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
+            partial_writes: self.partial_writes.load(Relaxed),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The operating-system calls that `std` does not expose, each behind a
 //! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)`,
-//! `pthread_sigmask`, `getpid`, `pthread_atfork` and `atexit`. This is the only module with `unsafe`; it knows
-//! nothing of DLT, frames or tracing.
+//! `pthread_sigmask`, `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)`, a
+//! non-blocking UNIX `connect`, `getpid`, `pthread_atfork` and `atexit`.
+//! This is the only module with `unsafe`; it knows nothing of DLT, frames
+//! or tracing.
 #![allow(unsafe_code)] // The OS interface needs it; every block has a SAFETY note.
 
 use std::ffi::CString;
@@ -134,6 +136,104 @@ pub(crate) fn unread_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
     } else {
         Ok(n.max(0) as usize)
     }
+}
+
+/// Bytes (on Linux, for a UNIX stream socket, the memory of the buffers
+/// holding them, which is at least the bytes) sent on the socket `fd` and
+/// not yet read by its peer (`ioctl(SIOCOUTQ)`, alias `TIOCOUTQ`).
+///
+/// # Errors
+///
+/// Returns the OS error of `ioctl(2)`.
+pub(crate) fn unsent_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer,
+    // which points at `n`, valid and writable for the call; `fd` is open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n.max(0) as usize)
+    }
+}
+
+/// Sets the socket `fd`'s send buffer (`SO_SNDBUF`) to `bytes` (clamped
+/// to `c_int`; Linux doubles it and applies its minimum).
+///
+/// # Errors
+///
+/// Returns the OS error of `setsockopt(2)`.
+pub(crate) fn set_send_buffer(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<()> {
+    let v: libc::c_int = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: SO_SNDBUF reads one c_int from the pointer, which points at
+    // `v` with the size passed; `fd` is open for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Connects a new non-blocking, close-on-exec UNIX stream socket to
+/// `path`. Never waits: a listener whose backlog is full (a stalled
+/// daemon) fails with `EAGAIN` instead of blocking the caller.
+///
+/// # Errors
+///
+/// `InvalidInput` when `path` does not fit `sun_path`; the OS error of
+/// `socket(2)` or `connect(2)` otherwise (`ENOENT`, `ECONNREFUSED`,
+/// `EAGAIN`, ...).
+pub(crate) fn connect_unix_nonblocking(path: &Path) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: a zeroed sockaddr_un is a valid (empty) address.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("socket path too long for sun_path: {}", path.display()),
+        ));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes for the call;
+    // `owned` keeps the descriptor open.
+    let rc = unsafe {
+        libc::connect(
+            owned.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::os::unix::net::UnixStream::from(owned))
 }
 
 /// Blocks `SIGPIPE` for the calling thread only.

@@ -14,6 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::variant_table::{DaemonVariant, Ipc, DEBIAN};
 use crate::{procfs, report, sys};
 
 /// How long [`PrivateDaemon::start`] and [`PrivateDaemon::restart`] wait
@@ -37,8 +38,12 @@ const CONFIG_FILE: &str = "dlt.conf";
 const INTERNAL_LOG_FILE: &str = "dlt-daemon-internal.log";
 /// The daemon process's stdout and stderr, appended across restarts.
 const STDOUT_FILE: &str = "dlt-daemon-stdout.log";
-/// The FIFO applications write into, created by the daemon.
+/// The FIFO (or, in a UNIX-socket build, the socket) applications write
+/// into, created by the daemon.
 const FIFO_NAME: &str = "dlt";
+/// The lock file in a UNIX-socket build's socket dir that serialises the
+/// daemons sharing that compiled-in path.
+const SOCKET_LOCK_FILE: &str = "lock";
 
 /// Config keys that [`PrivateDaemon::start_with`] refuses to override:
 /// they keep the daemon off the network and inside its temp dir.
@@ -49,6 +54,25 @@ const PROTECTED_KEYS: [&str; 5] = [
     "PersistanceStoragePath",
     "LoggingFilename",
 ];
+
+/// The limits file a trace-load daemon gets when the test gives none
+/// (`-l`): the app IDs of the matrix tests with limits far above what any
+/// test logs. Without one the daemon would read `/etc/dlt-trace-load.conf`,
+/// and an application it does not list gets the compiled-in daemon
+/// default, a hard limit of 0: nothing at INFO or above may be sent.
+const GENEROUS_TRACE_LOAD: &str = "\
+E2LV 100000000 100000000
+E2BU 100000000 100000000
+E2TR 100000000 100000000
+LVL6 100000000 100000000
+LVR6 100000000 100000000
+LVE6 100000000 100000000
+CHAO 100000000 100000000
+POLI 100000000 100000000
+THRU 100000000 100000000
+";
+/// Its file name inside the daemon's temp dir.
+const TRACE_LOAD_FILE: &str = "trace-load.conf";
 
 /// Longest path a UNIX socket address holds (`sun_path` minus the NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -104,6 +128,11 @@ pub struct PrivateDaemon {
     /// The running daemon; `None` after [`kill`](Self::kill) reaped it.
     child: Option<Child>,
     port: u16,
+    variant: &'static DaemonVariant,
+    /// Extra command-line arguments (e.g. `-l FILE`, `-x 2`).
+    args: Vec<String>,
+    /// Held while this daemon owns a UNIX-socket build's fixed socket path.
+    _socket_lock: Option<fs::File>,
     /// Declared last so it is removed after the child is gone.
     dir: tempfile::TempDir,
 }
@@ -132,6 +161,48 @@ impl PrivateDaemon {
     /// (`UDPConnectionSetup`, `BindAddress`, `ControlSocketPath`,
     /// `PersistanceStoragePath`, `LoggingFilename`).
     pub fn start_with(extra_config_lines: &[&str]) -> io::Result<Self> {
+        Self::start_variant(&DEBIAN, extra_config_lines, &[])
+    }
+
+    /// Starts `variant` (see [`VARIANTS`](crate::VARIANTS)) with extra
+    /// config lines as [`start_with`](Self::start_with) and extra
+    /// command-line arguments (e.g. `["-l", FILE]` for a trace-load build).
+    /// A FIFO build gets `-t <dir>`; a UNIX-socket build, which rejects
+    /// `-t`, listens at its compiled-in socket dir, which this daemon holds
+    /// (an exclusive lock there) until it is dropped: tests of that
+    /// variant run one at a time.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_with`](Self::start_with); `NotFound` when the variant is
+    /// not built (`scripts/build-daemons.sh <name>`).
+    pub fn start_variant(
+        variant: &'static DaemonVariant,
+        extra_config_lines: &[&str],
+        args: &[&str],
+    ) -> io::Result<Self> {
+        if !variant.is_built() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "dlt-daemon variant {} is not built: run scripts/build-daemons.sh {}",
+                    variant.name, variant.name
+                ),
+            ));
+        }
+        let socket_lock = match variant.socket_dir() {
+            Some(sock_dir) => {
+                fs::create_dir_all(&sock_dir)?;
+                let lock = OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(sock_dir.join(SOCKET_LOCK_FILE))?;
+                sys::lock_exclusive(&lock)?;
+                Some(lock)
+            }
+            None => None,
+        };
         let dir = tempfile::Builder::new().prefix("taktora-dlt-").tempdir()?;
         let socket_path = dir.path().join("dlt-ctrl.sock");
         if socket_path.as_os_str().len() > MAX_SOCKET_PATH {
@@ -147,9 +218,18 @@ impl PrivateDaemon {
         let config = config_text(dir.path(), extra_config_lines)?;
         fs::write(dir.path().join(CONFIG_FILE), config)?;
 
+        let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        if variant.trace_load && !args.iter().any(|a| a == "-l") {
+            let file = dir.path().join(TRACE_LOAD_FILE);
+            fs::write(&file, GENEROUS_TRACE_LOAD)?;
+            args.extend(["-l".to_owned(), file.display().to_string()]);
+        }
         let mut daemon = PrivateDaemon {
             child: None,
             port: 0,
+            variant,
+            args,
+            _socket_lock: socket_lock,
             dir,
         };
         let mut failures = Vec::new();
@@ -178,6 +258,20 @@ impl PrivateDaemon {
         self.dir.path()
     }
 
+    /// The directory applications use as their pipe dir (`DLT_PIPE_DIR`, or
+    /// the layer's pipe-dir option): [`dir`](Self::dir) for a FIFO build,
+    /// the compiled-in socket dir for a UNIX-socket build.
+    pub fn pipe_dir(&self) -> PathBuf {
+        self.variant
+            .socket_dir()
+            .unwrap_or_else(|| self.dir().to_path_buf())
+    }
+
+    /// Which daemon build this is.
+    pub fn variant(&self) -> &'static DaemonVariant {
+        self.variant
+    }
+
     /// The TCP port the daemon listens on, on `::1` only.
     pub fn port(&self) -> u16 {
         self.port
@@ -189,9 +283,10 @@ impl PrivateDaemon {
         self.child.as_ref().map(Child::id)
     }
 
-    /// The path of the FIFO applications write into (`<dir>/dlt`).
+    /// The path applications write into, `<pipe dir>/dlt`: a FIFO, or a
+    /// UNIX socket in a UNIX-socket build.
     pub fn fifo_path(&self) -> PathBuf {
-        self.dir().join(FIFO_NAME)
+        self.pipe_dir().join(FIFO_NAME)
     }
 
     /// The path of the config file the daemon was started with.
@@ -341,21 +436,29 @@ impl PrivateDaemon {
             .append(true)
             .open(self.dir().join(STDOUT_FILE))?;
         let err = out.try_clone()?;
-        let mut cmd = Command::new("dlt-daemon");
-        cmd.arg("-c")
-            .arg(self.config_path())
-            .arg("-t")
-            .arg(self.dir())
-            .arg("-p")
+        let binary = self.variant.daemon_binary().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no cache dir for the daemon variants",
+            )
+        })?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("-c").arg(self.config_path());
+        if self.variant.ipc == Ipc::Fifo {
+            cmd.arg("-t").arg(self.dir());
+        }
+        cmd.arg("-p")
             .arg(self.port.to_string())
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
         sys::die_with_parent(&mut cmd);
-        let child = self.child.insert(
-            cmd.spawn()
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot spawn dlt-daemon: {e}")))?,
-        );
+        let endpoint = self.fifo_path();
+        let ipc = self.variant.ipc;
+        let child = self.child.insert(cmd.spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot spawn {}: {e}", binary.display()))
+        })?);
         let pid = child.id();
 
         let deadline = Instant::now() + DAEMON_READY_TIMEOUT;
@@ -365,7 +468,7 @@ impl PrivateDaemon {
                 self.child = None;
                 return Err(StartError::Exited(status));
             }
-            fifo_ready = fifo_ready || is_fifo(&self.dir.path().join(FIFO_NAME));
+            fifo_ready = fifo_ready || is_endpoint(&endpoint, ipc);
             port_ready = port_ready || procfs::listens_on(pid, self.port);
             if fifo_ready && port_ready {
                 return Ok(());
@@ -454,9 +557,13 @@ fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// True when `path` exists and is a FIFO.
-fn is_fifo(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+/// True when `path` exists and is what applications of `ipc` connect to:
+/// a FIFO or a UNIX socket.
+fn is_endpoint(path: &Path, ipc: Ipc) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| match ipc {
+        Ipc::Fifo => m.file_type().is_fifo(),
+        Ipc::UnixSocket => m.file_type().is_socket(),
+    })
 }
 
 /// Removes `path`, treating "already gone" as success.

@@ -8,9 +8,10 @@
 //! No process is started, so these tests need no installed tool.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -216,6 +217,160 @@ impl FakeDaemon {
     }
 }
 
+/// A fake dlt-daemon built with UNIX-socket IPC: a listening socket at
+/// `<dir>/dlt`, one accepted connection, and a reader that takes at most
+/// `chunk` bytes per `read` and pauses `pause` after each (a slow daemon:
+/// the pause paces it, it synchronises nothing), cutting the stream into
+/// messages as [`FakeDaemon`] does. It can write daemon → application
+/// messages back on the same connection, as the real one does.
+#[derive(Debug)]
+pub struct FakeSocketDaemon {
+    path: PathBuf,
+    listener: UnixListener,
+    conn: Option<UnixStream>,
+    chunk: usize,
+    pause: Duration,
+    buf: Vec<u8>,
+}
+
+impl FakeSocketDaemon {
+    /// Binds `<dir>/dlt`; every `read` takes at most `chunk` bytes and is
+    /// followed by a `pause`.
+    ///
+    /// # Panics
+    ///
+    /// If the socket cannot be bound.
+    pub fn start(dir: &Path, chunk: usize, pause: Duration) -> Self {
+        let path = dir.join(FIFO_NAME);
+        let listener =
+            UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("nonblocking: {e}"));
+        Self {
+            path,
+            listener,
+            conn: None,
+            chunk: chunk.max(1),
+            pause,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for the application to connect.
+    ///
+    /// # Panics
+    ///
+    /// On timeout or an accept error.
+    fn connection(&mut self, deadline: Instant) -> &mut UnixStream {
+        while self.conn.is_none() {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(true)
+                        .unwrap_or_else(|e| panic!("nonblocking: {e}"));
+                    self.conn = Some(s);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "fake socket daemon at {}: nobody connected",
+                        self.path.display()
+                    );
+                    let _ = sys::poll_readable(self.listener.as_fd(), crate::POLL_INTERVAL);
+                }
+                Err(e) => panic!("accept on {}: {e}", self.path.display()),
+            }
+        }
+        self.conn.as_mut().expect("connected")
+    }
+
+    /// Reads exactly one message, waiting at most `timeout`.
+    ///
+    /// # Panics
+    ///
+    /// On timeout, on end-of-file, on a read error, and when the stream
+    /// is not a sequence of messages.
+    pub fn read_one(&mut self, timeout: Duration) -> Msg {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wanted = wanted_len(&self.buf);
+            if self.buf.len() >= wanted {
+                let bytes: Vec<u8> = self.buf.drain(..wanted).collect();
+                return Msg {
+                    kind: kind_of(&bytes),
+                    bytes,
+                };
+            }
+            let chunk = self.chunk.min(wanted - self.buf.len());
+            let mut part = vec![0u8; chunk];
+            let path = self.path.clone();
+            let conn = self.connection(deadline);
+            match conn.read(&mut part) {
+                Ok(0) => panic!(
+                    "fake socket daemon at {}: the application closed",
+                    path.display()
+                ),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&part[..n]);
+                    if !self.pause.is_zero() {
+                        std::thread::sleep(self.pause);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let _ = sys::poll_readable(conn.as_fd(), left.min(crate::POLL_INTERVAL));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("read {}: {e}", path.display()),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fake socket daemon at {}: timed out after {timeout:?}; have {} bytes of the next \
+                 message: {:02x?}",
+                self.path.display(),
+                self.buf.len(),
+                self.buf
+            );
+        }
+    }
+
+    /// Reads messages until `done` accepts all read so far; waits at most
+    /// `timeout` in all.
+    ///
+    /// # Panics
+    ///
+    /// As [`read_one`](Self::read_one).
+    pub fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while !done(&out) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "fake socket daemon: timed out after {timeout:?}; read so far: {:?}",
+                describe(&out)
+            );
+            out.push(self.read_one(left));
+        }
+        out
+    }
+
+    /// Writes `bytes` (daemon → application messages) on the connection.
+    ///
+    /// # Panics
+    ///
+    /// When nobody connected within 10 s or the write fails.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let conn = self.connection(Instant::now() + Duration::from_secs(10));
+        conn.set_nonblocking(false)
+            .unwrap_or_else(|e| panic!("blocking: {e}"));
+        conn.write_all(bytes)
+            .unwrap_or_else(|e| panic!("write to the application: {e}"));
+        conn.set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("nonblocking: {e}"));
+    }
+}
+
 /// The message type of a message whose envelope is complete.
 fn kind_of(bytes: &[u8]) -> u32 {
     u32::from_ne_bytes(bytes[4..8].try_into().expect("4 bytes"))
@@ -372,7 +527,6 @@ pub fn describe(msgs: &[Msg]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     fn msg(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut m = PATTERN.to_vec();

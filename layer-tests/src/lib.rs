@@ -16,6 +16,8 @@
 //! * [`DltLine`] / [`parse_line`]: the fields of one `dlt-receive -a` line.
 //! * [`fake_daemon`]: an in-process fake daemon reading the FIFO, for exact
 //!   bytes and daemons that stall or vanish on cue; needs no tools.
+//! * [`DaemonVariant`], [`VARIANTS`], [`daemon_matrix!`]: the daemon builds
+//!   the tests run against (`scripts/build-daemons.sh`), one test per variant.
 //! * [`wait_until`]: the one bounded poll for a condition no barrier
 //!   signals, failing with what was awaited and the last value seen.
 //! * [`mkfifo`], [`unread_bytes`], [`thread_cpu_time`], ...: the libc
@@ -62,6 +64,8 @@ mod report;
 mod sys;
 mod tool_path;
 mod tools;
+mod variant;
+mod variant_table;
 mod viewer;
 mod wait;
 
@@ -77,5 +81,10 @@ pub use sys::{
     unread_bytes, wait_child, Forked,
 };
 pub use tools::{require_dlt_tools, require_dlt_viewer, shared_dir, speak_py};
+pub use variant::require_variant;
+pub use variant_table::{
+    cache_dir, DaemonVariant, Ipc, DEBIAN, V2_18_10_FIFO, V2_18_11_FIFO, V2_18_11_TRACELOAD,
+    V3_0_0_FIFO, V3_0_0_SOCKET, VARIANTS,
+};
 pub use viewer::{viewer_rows, ViewerRow, VIEWER_TIMEOUT};
 pub use wait::{try_wait_until, wait_until, WaitTimeout, POLL_INTERVAL};

@@ -286,3 +286,26 @@ pub fn at_exit(handler: extern "C" fn()) {
     let rc = unsafe { libc::atexit(handler) };
     assert_eq!(rc, 0, "atexit");
 }
+
+/// Takes an exclusive `flock(2)` on `file`, waiting until it is free.
+/// Released when the file is closed. Serialises the tests that share one
+/// compiled-in path (the UNIX-socket daemon's application socket), across
+/// threads and processes alike: each holder opens the file itself.
+///
+/// # Errors
+///
+/// The `flock(2)` error other than `EINTR`.
+pub(crate) fn lock_exclusive(file: &std::fs::File) -> io::Result<()> {
+    loop {
+        // SAFETY: flock(2) on a descriptor we own (borrowed from `file`,
+        // alive for the call); no memory is passed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}

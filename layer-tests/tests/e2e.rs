@@ -68,7 +68,7 @@ fn temp_dir(tag: &str) -> tempfile::TempDir {
 /// Tests against the real `dlt-daemon`, read back with `dlt-receive -a`.
 mod real_daemon {
     use super::*;
-    use layer_tests::{require_dlt_tools, DltLine, PrivateDaemon, Receiver};
+    use layer_tests::{DaemonVariant, DltLine, PrivateDaemon, Receiver};
 
     /// A value with a known `Debug` form and no spaces (`dlt-receive`
     /// joins arguments with single spaces).
@@ -110,14 +110,15 @@ mod real_daemon {
             })
     }
 
-    #[test]
-    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-    fn every_level_via_tracing_log_and_fatal_shows_app_context_level_and_args_in_order() {
-        if !require_dlt_tools() {
-            return;
-        }
+    layer_tests::daemon_matrix!(
+        every_level_via_tracing_log_and_fatal_shows_app_context_level_and_args_in_order
+    );
+    fn every_level_via_tracing_log_and_fatal_shows_app_context_level_and_args_in_order(
+        v: &'static DaemonVariant,
+    ) {
         init_log_tracer();
-        let daemon = PrivateDaemon::start_with(&["ContextLogLevel = 6"]).expect("start dlt-daemon");
+        let daemon = PrivateDaemon::start_variant(v, &["ContextLogLevel = 6"], &[])
+            .expect("start dlt-daemon");
         let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
         let (layer, guard) = DltLayer::builder("E2LV")
             .with_app_description("e2e every level")
@@ -126,7 +127,7 @@ mod real_daemon {
             .with_context("e2e::net", "NET", "e2e network")
             .with_context("e2e::net::can", "CAN", "e2e CAN bus")
             .with_initial_level(LogLevel::Verbose)
-            .with_pipe_dir(daemon.dir())
+            .with_pipe_dir(daemon.pipe_dir())
             .build()
             .expect("build the layer");
 
@@ -229,21 +230,17 @@ mod real_daemon {
         assert_eq!((s.emitted, s.written), (12, 12), "{s:?}");
     }
 
-    #[test]
-    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-    fn burst_of_10000_arrives_complete_in_order_and_once() {
-        if !require_dlt_tools() {
-            return;
-        }
+    layer_tests::daemon_matrix!(burst_of_10000_arrives_complete_in_order_and_once);
+    fn burst_of_10000_arrives_complete_in_order_and_once(v: &'static DaemonVariant) {
         const N: u64 = 10_000;
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start dlt-daemon");
         let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
         let (layer, guard) = DltLayer::builder("E2BU")
             .with_default_context("BRST", "burst")
             // Room for the whole burst in the channel; the ring keeps its
             // default size (the flusher connects before it takes records).
             .with_channel_capacity(N as usize)
-            .with_pipe_dir(daemon.dir())
+            .with_pipe_dir(daemon.pipe_dir())
             .build()
             .expect("build the layer");
 
@@ -278,17 +275,13 @@ mod real_daemon {
         }
     }
 
-    #[test]
-    #[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-    fn message_longer_than_frame_cap_arrives_once_truncated_with_marker() {
-        if !require_dlt_tools() {
-            return;
-        }
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+    layer_tests::daemon_matrix!(message_longer_than_frame_cap_arrives_once_truncated_with_marker);
+    fn message_longer_than_frame_cap_arrives_once_truncated_with_marker(v: &'static DaemonVariant) {
+        let daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start dlt-daemon");
         let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
         let (layer, guard) = DltLayer::builder("E2TR")
             .with_default_context("TRNC", "truncation")
-            .with_pipe_dir(daemon.dir())
+            .with_pipe_dir(daemon.pipe_dir())
             .build()
             .expect("build the layer");
         let long = "x".repeat(2 * taktora_log::FRAME_CAP);

@@ -23,7 +23,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use layer_tests::{require_dlt_tools, try_wait_until, DltLine, PrivateDaemon, Receiver, Signal};
+use layer_tests::{try_wait_until, DaemonVariant, DltLine, PrivateDaemon, Receiver, Signal};
 use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::prelude::*;
 
@@ -47,7 +47,7 @@ fn install_with(
     builder: taktora_log::DltLayerBuilder,
     contexts: &[(&str, &str)],
 ) -> (DltLayer, FlushGuard, tracing::subscriber::DefaultGuard) {
-    let mut builder = builder.with_pipe_dir(daemon.dir());
+    let mut builder = builder.with_pipe_dir(daemon.pipe_dir());
     for (prefix, ctx) in contexts {
         builder = builder.with_context(prefix, ctx, "levels test");
     }
@@ -168,13 +168,9 @@ fn log_all_levels(b: bool, tag: &str) {
     }
 }
 
-#[test]
-#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-fn levels_set_with_dlt_control_take_effect_per_context() {
-    if !require_dlt_tools() {
-        return;
-    }
-    let daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+layer_tests::daemon_matrix!(levels_set_with_dlt_control_take_effect_per_context);
+fn levels_set_with_dlt_control_take_effect_per_context(v: &'static DaemonVariant) {
+    let daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start private dlt-daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
     let (layer, guard, _default) = install(&daemon, APP, &[("lvl::a", "CTXA"), ("lvl::b", "CTXB")]);
     // Registration: the daemon answers each "not set" context (DFLT,
@@ -239,13 +235,9 @@ fn levels_set_with_dlt_control_take_effect_per_context() {
 
 const RST_APP: &str = "LVR6";
 
-#[test]
-#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-fn levels_are_reapplied_from_the_restarted_daemon() {
-    if !require_dlt_tools() {
-        return;
-    }
-    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+layer_tests::daemon_matrix!(levels_are_reapplied_from_the_restarted_daemon);
+fn levels_are_reapplied_from_the_restarted_daemon(v: &'static DaemonVariant) {
+    let mut daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start private dlt-daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
     let (layer, guard, _default) = install(&daemon, RST_APP, &[("rst", "CTXR")]);
     wait_for_stats("the daemon's default levels", &layer, &daemon, |s| {
@@ -284,13 +276,9 @@ fn levels_are_reapplied_from_the_restarted_daemon() {
 
 const EXP_APP: &str = "LVE6";
 
-#[test]
-#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-fn explicit_registered_levels_are_restored_after_a_restart() {
-    if !require_dlt_tools() {
-        return;
-    }
-    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+layer_tests::daemon_matrix!(explicit_registered_levels_are_restored_after_a_restart);
+fn explicit_registered_levels_are_restored_after_a_restart(v: &'static DaemonVariant) {
+    let mut daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start private dlt-daemon");
     let receiver = Receiver::start(daemon.port()).expect("start dlt-receive");
     // Registered with an explicit INFO (and trace status "not set", so the
     // daemon still answers with a LOG_LEVEL: PROTOCOL.md §4.3).

@@ -512,20 +512,18 @@ fn incarnation(receiver: &layer_tests::Receiver) -> Incarnation {
     inc
 }
 
-#[test]
-#[cfg_attr(no_dlt_tools, ignore = "no dlt-daemon: run scripts/install-deps.sh")]
-fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records() {
+layer_tests::daemon_matrix!(chaos_daemon_killed_and_restarted_under_steady_load_conserves_records);
+fn chaos_daemon_killed_and_restarted_under_steady_load_conserves_records(
+    v: &'static layer_tests::DaemonVariant,
+) {
     use layer_tests::{PrivateDaemon, Receiver, Signal};
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
 
-    if !layer_tests::require_dlt_tools() {
-        return;
-    }
-    let mut daemon = PrivateDaemon::start().expect("start private dlt-daemon");
+    let mut daemon = PrivateDaemon::start_variant(v, &[], &[]).expect("start private dlt-daemon");
     let mut receivers = vec![Receiver::start(daemon.port()).expect("start dlt-receive")];
     let (layer, guard) = DltLayer::builder("CHAO")
-        .with_pipe_dir(daemon.dir())
+        .with_pipe_dir(daemon.pipe_dir())
         // Small enough that every outage overflows it: drops to report.
         .with_ring_capacity(128)
         .with_reconnect_backoff(Duration::from_millis(5), Duration::from_millis(50))

@@ -1,6 +1,6 @@
 //! What the flusher writes and how: the registration messages, the
-//! batches of whole records of at most `PIPE_BUF` bytes (one atomic write
-//! each), and the unregistration at shutdown. A record leaves the ring
+//! batches of whole records of at most `PIPE_BUF` bytes (one write each:
+//! atomic on a FIFO, whole or finished first on a socket), and the unregistration at shutdown. A record leaves the ring
 //! only once the write that carried it succeeded, so every failure leaves
 //! the unwritten records in place and in order (REQ_0814, TEST_0814).
 
@@ -14,7 +14,7 @@ use super::{Config, Link};
 use crate::frame::{self, Frame, FRAME_CAP};
 use crate::ring::OfflineRing;
 use crate::stats::Counters;
-use crate::transport::{DaemonFifo, SendError, PIPE_BUF};
+use crate::transport::{DaemonLink, SendError, PIPE_BUF};
 
 /// Most records one write can carry: the smallest LOG frame is 42 bytes,
 /// so a `PIPE_BUF` write holds fewer than 100.
@@ -65,12 +65,17 @@ impl<'a> Batch<'a> {
     }
 
     /// One write of the batch; an empty batch is written trivially.
-    fn send(self, fifo: &mut DaemonFifo, counters: &Counters) -> Sent {
+    fn send(self, daemon: &mut DaemonLink, counters: &Counters) -> Sent {
         if self.slices.is_empty() {
             return Sent::Ok;
         }
-        match fifo.send(&self.slices) {
-            Ok(()) => Sent::Ok,
+        match daemon.send(&self.slices) {
+            Ok(()) => {
+                if daemon.has_pending() {
+                    Counters::bump(&counters.partial_writes);
+                }
+                Sent::Ok
+            }
             Err(SendError::WouldBlock) => Sent::Blocked,
             Err(SendError::Gone(e)) => {
                 counters.note_error(&e);
@@ -94,7 +99,7 @@ pub(super) fn write_registration(
         .take_while(|f| batch.add(f.as_bytes()))
         .count();
     let bytes = batch.bytes;
-    let sent = batch.send(&mut link.fifo, counters);
+    let sent = batch.send(&mut link.daemon, counters);
     if sent == Sent::Ok {
         link.registered += n;
         recent.push(bytes, 0);
@@ -117,7 +122,7 @@ pub(super) fn write_records(
     }
     let records = batch.add_records(ring);
     let bytes = batch.bytes;
-    let sent = batch.send(&mut link.fifo, counters);
+    let sent = batch.send(&mut link.daemon, counters);
     if sent == Sent::Ok {
         ring.pop_front_n(records);
         counters.written.fetch_add(records as u64, Relaxed);
@@ -132,9 +137,10 @@ pub(super) fn write_records(
 /// Best effort at shutdown: UNREGISTER_CONTEXT for every context, then
 /// UNREGISTER_APPLICATION. The daemon also forgets an application whose
 /// FIFO it can no longer write.
-pub(super) fn write_unregistration(fifo: &mut DaemonFifo, cfg: &Config, pid: i32) {
+pub(super) fn write_unregistration(daemon: &mut DaemonLink, cfg: &Config, pid: i32) {
+    let _ = daemon.flush_pending();
     for f in unregistration_frames(cfg, pid) {
-        let _ = fifo.send(&[IoSlice::new(f.as_bytes())]);
+        let _ = daemon.send(&[IoSlice::new(f.as_bytes())]);
     }
 }
 

@@ -28,6 +28,7 @@
 mod batch;
 mod pacing;
 mod report;
+mod trace_load;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -46,13 +47,20 @@ use crate::ledger::Loss;
 use crate::ring::{OfflineRing, PushOutcome};
 use crate::stats::Counters;
 use crate::sys;
-use crate::transport::{AppFifo, DaemonFifo, OpenError};
+use crate::transport::{AppFifo, DaemonLink, OpenError};
 use batch::Sent;
 use pacing::{Pacing, Wait};
 use report::{LossReport, RecentWrites};
+use trace_load::TraceLoad;
 
 /// Name of the flusher thread.
 pub(crate) const THREAD_NAME: &str = "taktora-log-flusher";
+
+/// How long records wait, after registering with a UNIX-socket daemon,
+/// for its first answer (every protocol-v1 daemon answers REGISTER_APPLICATION
+/// with LOG_STATE on the connection; a protocol-v2 daemon answers in v2),
+/// so that nothing is written to a daemon that would misread it.
+const REPLY_WAIT: Duration = Duration::from_secs(1);
 
 /// How long a shutdown that nobody asked for (every layer handle and the
 /// guard dropped without one) may take.
@@ -71,6 +79,8 @@ pub(crate) struct Config {
     pub(crate) ring_bytes: usize,
     pub(crate) reconnect_initial: Duration,
     pub(crate) reconnect_max: Duration,
+    /// `SO_SNDBUF` for a UNIX-socket daemon, if the user set one.
+    pub(crate) socket_send_buffer: Option<usize>,
 }
 
 /// Starts the flusher thread. `app_fifo` was created by the builder, so
@@ -117,12 +127,19 @@ enum Conn {
 /// An open connection to the daemon.
 #[derive(Debug)]
 struct Link {
-    fifo: DaemonFifo,
+    daemon: DaemonLink,
     /// Registration messages written so far; records are written only
     /// once all are.
     registered: usize,
     /// The FIFO was full at the last write.
     congested: bool,
+    /// A socket daemon's first answer is awaited until this deadline,
+    /// while `LevelControl::replies` is still at the count given.
+    awaiting_reply: Option<(Instant, u64)>,
+    /// `LevelControl::v2_headers` when this link was opened.
+    v2_base: u64,
+    /// This daemon answered in protocol v2: nothing is written to it.
+    protocol_v2: bool,
 }
 
 /// A flush barrier waiting for `target` records to be resolved.
@@ -144,6 +161,8 @@ struct Flusher {
     ring: OfflineRing,
     conn: Conn,
     levels: LevelControl,
+    /// The daemon's trace-load limits, applied as records leave the channel.
+    trace_load: TraceLoad,
     /// Registration messages, written after every connect.
     registration: Vec<Frame>,
     recent: RecentWrites,
@@ -169,6 +188,7 @@ impl Flusher {
                 backoff: cfg.reconnect_initial,
             },
             registration: batch::registration_frames(&cfg, pid),
+            trace_load: TraceLoad::new(cfg.contexts.iter().count()),
             cfg,
             pid,
             app_fifo,
@@ -211,8 +231,10 @@ impl Flusher {
     /// producers need too.
     fn has_work(&self) -> bool {
         match &self.conn {
-            Conn::Up(link) if link.congested => false,
-            Conn::Up(_) => !self.ring.is_empty() || self.ends.bell.arrived(),
+            Conn::Up(link) if link.congested || link.awaiting_reply.is_some() => false,
+            Conn::Up(link) => {
+                !self.ring.is_empty() || link.daemon.has_pending() || self.ends.bell.arrived()
+            }
             Conn::Down { .. } => self.ends.bell.arrived(),
         }
     }
@@ -278,7 +300,8 @@ impl Flusher {
         let Some((deadline, _)) = &self.shutdown else {
             return false;
         };
-        let drained = self.ring.is_empty() && self.ends.rx.is_empty();
+        let unsent = matches!(&self.conn, Conn::Up(link) if link.daemon.has_pending());
+        let drained = self.ring.is_empty() && self.ends.rx.is_empty() && !unsent;
         drained || Instant::now() >= *deadline
     }
 
@@ -286,31 +309,70 @@ impl Flusher {
 
     fn housekeeping(&mut self) {
         self.read_app_fifo();
-        if matches!(&self.conn, Conn::Up(link) if link.fifo.is_replaced()) {
+        if matches!(&self.conn, Conn::Up(link) if link.daemon.is_replaced()) {
             // The daemon was restarted (or stopped) while we were idle.
             self.lost_connection();
             self.reconnect_if_due(Instant::now());
         }
     }
 
-    /// Applies what the daemon wrote into our FIFO: log levels, the
-    /// client-connected state, ignored injections (see `LevelControl`).
+    /// Applies what the daemon wrote into our FIFO, or, on a UNIX-socket
+    /// daemon, on the connection: log levels, the client-connected state,
+    /// ignored injections (see `LevelControl`).
     fn read_app_fifo(&mut self) {
         let contexts = &*self.cfg.contexts;
         let mut changed = false;
         let mut buf = [0u8; 512];
+        let mut socket = match &mut self.conn {
+            Conn::Up(link) => link.daemon.as_control_socket(),
+            Conn::Down { .. } => None,
+        };
         loop {
-            let n = match self.app_fifo.read(&mut buf) {
+            let read = match socket.as_mut() {
+                Some(s) => s.read(&mut buf),
+                None => self.app_fifo.read(&mut buf),
+            };
+            let n = match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            changed |= self.levels.feed(&buf[..n], contexts, &self.counters);
+            let trace_load = &mut self.trace_load;
+            changed |= self
+                .levels
+                .feed_with(&buf[..n], contexts, &self.counters, |m| {
+                    trace_load.on_msg(m, contexts)
+                });
         }
         if changed {
             // Make tracing ask the layer again which callsites are enabled.
             tracing_core::callsite::rebuild_interest_cache();
         }
         self.levels.publish(&self.counters);
+        self.note_replies();
+    }
+
+    /// After reading the daemon's messages: ends the wait for its first
+    /// answer, and notices a daemon that answered in protocol v2.
+    fn note_replies(&mut self) {
+        let Conn::Up(link) = &mut self.conn else {
+            return;
+        };
+        if let Some((deadline, seen)) = link.awaiting_reply {
+            if self.levels.replies() > seen || Instant::now() >= deadline {
+                link.awaiting_reply = None;
+            }
+        }
+        if !link.protocol_v2 && self.levels.v2_headers() > link.v2_base {
+            link.protocol_v2 = true;
+            if !self.counters.protocol_v2.swap(true, Relaxed) {
+                eprintln!(
+                    "taktora-log: the dlt-daemon at {} answers in DLT protocol v2 (started with \
+                     -x 2), which taktora-log does not speak: its records are dropped \
+                     (Stats::dropped_protocol_v2); start the daemon without -x 2",
+                    self.cfg.dir.join("dlt").display()
+                );
+            }
+        }
     }
 
     /// Opens the daemon's FIFO if disconnected and the backoff is over;
@@ -320,13 +382,19 @@ impl Flusher {
             Conn::Down { retry_at, backoff } if now >= retry_at => backoff,
             _ => return,
         };
-        match DaemonFifo::open(&self.cfg.dir) {
-            Ok(fifo) => {
+        match DaemonLink::open(&self.cfg.dir, self.cfg.socket_send_buffer) {
+            Ok(mut daemon) => {
                 Counters::bump(&self.counters.connects);
+                if daemon.as_control_socket().is_some() {
+                    self.levels.new_stream();
+                }
                 self.conn = Conn::Up(Link {
-                    fifo,
+                    daemon,
                     registered: 0,
                     congested: false,
+                    awaiting_reply: None,
+                    v2_base: self.levels.v2_headers(),
+                    protocol_v2: false,
                 });
             }
             Err(e) => {
@@ -347,7 +415,7 @@ impl Flusher {
     fn lost_connection(&mut self) {
         if let Conn::Up(link) = &self.conn {
             Counters::bump(&self.counters.disconnects);
-            if let Ok(unread) = link.fifo.unread_bytes() {
+            if let Ok(unread) = link.daemon.unread_bytes() {
                 let lost = self.recent.records_within(unread);
                 self.counters.losses.record_unconfirmed(lost);
             }
@@ -370,11 +438,12 @@ impl Flusher {
         let limited = matches!(self.conn, Conn::Up(_));
         self.ends.bell.looking();
         let mut taken = 0;
+        let now = self.trace_load.is_active().then(sys::monotonic_timestamp);
         while !limited || self.ring.fits(FRAME_CAP) {
             let Ok(slot) = self.ends.rx.try_recv() else {
                 break;
             };
-            self.store(slot);
+            self.store(slot, now);
             taken += 1;
         }
         if taken > 0 {
@@ -384,15 +453,21 @@ impl Flusher {
     }
 
     /// Moves the record in `slot` into the ring and frees the slot; the
-    /// records it displaces are dropped and counted.
-    fn store(&mut self, slot: Slot) {
-        let ring = &mut self.ring;
-        let outcome = self.ends.take_record(slot, |bytes| ring.push(bytes));
+    /// records it displaces are dropped and counted. With trace-load
+    /// limits (`now` is then the time), a record over its hard limit is
+    /// dropped instead.
+    fn store(&mut self, slot: Slot, now: Option<u32>) {
+        let (ring, limits, contexts) = (&mut self.ring, &mut self.trace_load, &*self.cfg.contexts);
+        let outcome = self.ends.take_record(slot, |bytes| match now {
+            Some(t) if !limits.admit(bytes, t, contexts) => None,
+            _ => Some(ring.push(bytes)),
+        });
         let displaced = match outcome {
-            Ok(PushOutcome::Stored) => 0,
-            Ok(PushOutcome::StoredDroppedOldest(n)) => n as u64,
+            None => return self.counters.losses.record(Loss::TraceLoad, 1),
+            Some(Ok(PushOutcome::Stored)) => 0,
+            Some(Ok(PushOutcome::StoredDroppedOldest(n))) => n as u64,
             // Never happens: a frame is at most FRAME_CAP, the ring's limit.
-            Err(_) => 1,
+            Some(Err(_)) => 1,
         };
         self.counters.losses.record(Loss::RingFull, displaced);
     }
@@ -405,17 +480,36 @@ impl Flusher {
                 return;
             };
             let sent = if link.registered < self.registration.len() {
-                batch::write_registration(
+                let sent = batch::write_registration(
                     link,
                     &self.registration,
                     &mut self.recent,
                     &self.counters,
-                )
+                );
+                if link.registered == self.registration.len()
+                    && link.daemon.as_control_socket().is_some()
+                {
+                    link.awaiting_reply =
+                        Some((Instant::now() + REPLY_WAIT, self.levels.replies()));
+                }
+                sent
+            } else if link.protocol_v2 {
+                let n = self.ring.pop_front_n(self.ring.len());
+                self.counters.losses.record(Loss::ProtocolV2, n as u64);
+                link.congested = false;
+                return;
+            } else if link.awaiting_reply.is_some() {
+                link.congested = false;
+                return;
             } else {
                 let report = (self.counters.losses.report())
                     .map(|r| LossReport::new(r, &self.cfg, self.pid));
                 if report.is_none() && self.ring.is_empty() {
-                    link.congested = false;
+                    // A socket may still hold the rest of the last batch.
+                    link.congested = match link.daemon.flush_pending() {
+                        Ok(done) => !done,
+                        Err(_) => return self.lost_connection(),
+                    };
                     return;
                 }
                 let (ring, recent) = (&mut self.ring, &mut self.recent);
@@ -434,6 +528,20 @@ impl Flusher {
     /// Waits as [`Pacing`] chooses, at most until the next thing due.
     fn wait(&mut self) {
         let now = Instant::now();
+        if let Conn::Up(Link {
+            daemon,
+            awaiting_reply: Some((deadline, _)),
+            ..
+        }) = &self.conn
+        {
+            // Wait for the daemon's first answer on the socket.
+            let t = (*deadline)
+                .min(self.next_due())
+                .saturating_duration_since(now);
+            let fd = std::os::fd::AsFd::as_fd(daemon);
+            let _ = sys::poll2(Some(fd), None, t.min(Duration::from_millis(10)));
+            return self.read_app_fifo();
+        }
         let congested = matches!(&self.conn, Conn::Up(link) if link.congested);
         match self.pacing.wait(now, self.next_due(), congested) {
             Wait::ForFifo(t) => self.wait_for_fifo(t),
@@ -459,7 +567,7 @@ impl Flusher {
         let Conn::Up(link) = &mut self.conn else {
             return;
         };
-        let fd = std::os::fd::AsFd::as_fd(&link.fifo);
+        let fd = std::os::fd::AsFd::as_fd(&link.daemon);
         if let Ok((_, w)) = sys::poll2(None, Some(fd), t) {
             if w.writable || w.error {
                 link.congested = false;
@@ -478,8 +586,8 @@ impl Flusher {
         self.ends.discard_queued(Loss::AtShutdown);
         self.counters.buffered.store(0, Relaxed);
         if let Conn::Up(link) = &mut self.conn {
-            if link.registered == self.registration.len() {
-                batch::write_unregistration(&mut link.fifo, &self.cfg, self.pid);
+            if link.registered == self.registration.len() && !link.protocol_v2 {
+                batch::write_unregistration(&mut link.daemon, &self.cfg, self.pid);
             }
         }
         self.complete_flushes();

@@ -49,6 +49,7 @@ impl LossReport {
                 count: report.dropped,
                 first_dropped_at_unix_nanos: report.first_at_unix_nanos,
                 unconfirmed: report.unconfirmed,
+                trace_load: report.trace_load,
             },
         );
         Self {

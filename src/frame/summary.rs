@@ -1,6 +1,8 @@
 //! The drop summary record (REQ_0815): one WARN LOG message on the
 //! reserved diagnostic context whose only argument is
-//! `taktora.log.dropped count=N first_dropped_at=<RFC 3339 UTC> unconfirmed=M`.
+//! `taktora.log.dropped count=N first_dropped_at=<RFC 3339 UTC> unconfirmed=M`,
+//! followed by ` trace_load=K` when the daemon's trace-load limit dropped
+//! K of the N.
 
 use std::fmt;
 
@@ -26,6 +28,9 @@ pub(crate) struct Summary {
     pub(crate) first_dropped_at_unix_nanos: u64,
     /// Upper bound on records that died unread in a dead daemon's FIFO.
     pub(crate) unconfirmed: u64,
+    /// Of `count`, the records the daemon's trace-load limit dropped;
+    /// shown as ` trace_load=K` only when not 0.
+    pub(crate) trace_load: u64,
 }
 
 /// Encodes `s` into `frame` as a WARN verbose LOG message.
@@ -43,13 +48,26 @@ pub(crate) fn encode(frame: &mut Frame, s: &Summary) -> Encoded {
     w.display(
         None,
         &format_args!(
-            "{SUMMARY_PREFIX} count={} first_dropped_at={} unconfirmed={}",
+            "{SUMMARY_PREFIX} count={} first_dropped_at={} unconfirmed={}{}",
             s.count,
             Rfc3339(s.first_dropped_at_unix_nanos),
-            s.unconfirmed
+            s.unconfirmed,
+            TraceLoadField(s.trace_load)
         ),
     );
     w.finish()
+}
+
+/// ` trace_load=K` when `K > 0`, else nothing.
+struct TraceLoadField(u64);
+
+impl fmt::Display for TraceLoadField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            k => write!(f, " trace_load={k}"),
+        }
+    }
 }
 
 /// Formats nanoseconds since the Unix epoch as RFC 3339 UTC with
