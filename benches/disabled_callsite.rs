@@ -10,8 +10,10 @@
 //! Cases:
 //! - `no-subscriber`: `tracing::debug!` with no subscriber installed.
 //! - `layer-max-level`: registry + `DltLayer` with its `DltLevels` filter,
-//!   every context at INFO: `debug!` is stopped by `tracing`'s global max
-//!   level, which the filter's hint sets.
+//!   every context at INFO. The filter hints TRACE as the global max level
+//!   (spans of every level must reach the layer, so that a level raised
+//!   later finds them), so `debug!` is stopped by its cached interest, as
+//!   in the next case.
 //! - `layer-interest`: the same, but another context at DEBUG (through
 //!   `DLT_INITIAL_LOG_LEVEL`), so the max level lets DEBUG through and the
 //!   `debug!` on the INFO context is stopped by its cached interest

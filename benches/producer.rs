@@ -20,6 +20,11 @@
 //!
 //! Timing includes one `Instant::now()` pair; the `timer` row shows what
 //! that alone costs.
+//!
+//! The in-span row logs the same event inside two nested spans with two
+//! fields each (`outer{req=7, path="/brake"}`, `inner{attempt=2,
+//! retry=true}`), created and entered once per block, untimed: it
+//! measures what carrying the scope adds to every event.
 
 // SIGSTOP/SIGCONT for the stalled daemon and the libdlt FFI need `unsafe`.
 #![allow(unsafe_code)]
@@ -81,6 +86,8 @@ struct Case {
     /// Count allocations with the C shim (libdlt) instead of the Rust
     /// allocator.
     c_allocs: bool,
+    /// Run the calls inside two nested spans with two fields each.
+    in_spans: bool,
     note: String,
     ns: Vec<u64>,
     allocs: u64,
@@ -101,6 +108,7 @@ impl Case {
             call,
             guard: None,
             c_allocs: false,
+            in_spans: false,
             note: String::new(),
             ns: Vec::with_capacity(SAMPLES),
             allocs: 0,
@@ -146,8 +154,15 @@ impl Case {
             }
         };
         let (switches, preempted) = layer_tests::thread_context_switches();
+        let in_spans = self.in_spans;
         let allocs = match &self.dispatch {
-            Some(d) => tracing::dispatcher::with_default(d, counted),
+            Some(d) => tracing::dispatcher::with_default(d, || {
+                if in_spans {
+                    in_two_spans(counted)
+                } else {
+                    counted()
+                }
+            }),
             None => counted(),
         };
         if timed {
@@ -228,6 +243,16 @@ fn tracing_event() {
 #[inline(never)]
 fn log_event() {
     log::error!("brake pressure low id={} temp={} ok={}", 42u64, -3i64, true);
+}
+
+/// Runs `f` inside two nested spans with two fields each (created and
+/// entered here, before `f` starts counting and timing).
+fn in_two_spans<T>(f: impl FnOnce() -> T) -> T {
+    let outer = tracing::info_span!("outer", req = 7u64, path = "/brake");
+    let _outer = outer.enter();
+    let inner = tracing::info_span!("inner", attempt = 2i64, retry = true);
+    let _inner = inner.enter();
+    f()
 }
 
 // === peers ===
@@ -319,6 +344,7 @@ fn ratio(rows: &[Row], a: &str, b: &str) {
 const TIMER: &str = "timer (Instant::now pair only)";
 const NOOP: &str = "no-op layer (dispatch floor)";
 const CONNECTED: &str = "taktora-log, daemon connected";
+const IN_SPANS: &str = "taktora-log, connected, in 2 spans (2+2 fields)";
 const LOG_CONNECTED: &str = "taktora-log via log bridge, connected";
 const ABSENT: &str = "taktora-log, daemon absent (ring)";
 const STALLED: &str = "taktora-log, daemon stalled (SIGSTOP)";
@@ -366,6 +392,11 @@ fn main() {
         log_guard,
         log_event,
     ));
+    let (span_layer, span_guard) = build("TKSP", daemon.dir());
+    wait_connected(&span_guard);
+    let mut case = Case::taktora(IN_SPANS, span_layer, span_guard, tracing_event);
+    case.in_spans = true;
+    cases.push(case);
 
     let stalled_daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
     let (layer, guard) = build("TKST", stalled_daemon.dir());
@@ -447,6 +478,7 @@ fn main() {
     #[cfg(feature = "libdlt-bench")]
     ratio(&rows, CONNECTED, LIBDLT);
     ratio(&rows, LOG_CONNECTED, CONNECTED);
+    ratio(&rows, IN_SPANS, CONNECTED);
     ratio(&rows, ABSENT, CONNECTED);
     ratio(&rows, STALLED, CONNECTED);
     ratio(&rows, FULL, CONNECTED);

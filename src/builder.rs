@@ -22,6 +22,7 @@ use crate::process::{
     live::{self, Live},
 };
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
+use crate::span::{SpanConfig, SpanScope, MAX_SPAN_DEPTH};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
 
@@ -128,6 +129,8 @@ struct Mapping {
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
 /// | panic hook | off for `build`, on for [`init`](crate::init()) ([`with_panic_hook`](Self::with_panic_hook)) |
 /// | local print on stderr | `$DLT_LOCAL_PRINT_MODE`, else off (see [`with_local_print`](Self::with_local_print)) |
+/// | span scope | [`SpanScope::NamesAndFields`], innermost [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH) spans |
+/// | span close records | off |
 ///
 /// The diagnostic context [`DIAGNOSTIC_CONTEXT`] (`TLOG`) is always
 /// registered too; it carries the logger's own drop reports.
@@ -218,6 +221,7 @@ pub struct DltLayerBuilder {
     panic_hook: Option<bool>,
     /// `None`: `$DLT_LOCAL_PRINT_MODE` decides.
     local_print: Option<LocalPrint>,
+    spans: SpanConfig,
 }
 
 impl DltLayer {
@@ -242,6 +246,7 @@ impl DltLayer {
             limits: Limits::DEFAULT,
             panic_hook: None,
             local_print: None,
+            spans: SpanConfig::DEFAULT,
         }
     }
 }
@@ -503,6 +508,19 @@ impl DltLayerBuilder {
         }
     }
 
+    /// Sets which part of its span scope every event carries: nothing,
+    /// each span's name, or each span's name and fields (see
+    /// [`SpanScope`]). Defaults to [`SpanScope::NamesAndFields`].
+    pub fn with_span_scope(self, scope: SpanScope) -> Self {
+        Self {
+            spans: SpanConfig {
+                scope,
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
     /// As [`build`](Self::build), and also returns the stderr printer of
     /// [`with_local_print`](Self::with_local_print) /
     /// `$DLT_LOCAL_PRINT_MODE` (`None` when local print is off), for your
@@ -522,6 +540,36 @@ impl DltLayerBuilder {
         let (layer, mut starter) = self.prepare()?;
         let printer = starter.take_local_print();
         Ok((layer, printer, starter.start()?))
+    }
+
+    /// Sets how many spans of an event's scope, counted from the
+    /// innermost, travel with it; the outer ones are left out (this does
+    /// not count as truncation). Clamped to `1..=`[`MAX_SPAN_DEPTH`].
+    /// Defaults to [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    pub fn with_span_max_depth(self, depth: usize) -> Self {
+        Self {
+            spans: SpanConfig {
+                max_depth: depth.clamp(1, MAX_SPAN_DEPTH),
+                ..self.spans
+            },
+            ..self
+        }
+    }
+
+    /// Sends one record when a span closes: `"NAME closed"`, the span's
+    /// name and fields, then its busy and idle time in microseconds
+    /// ([`CLOSE_BUSY_FIELD`](crate::CLOSE_BUSY_FIELD),
+    /// [`CLOSE_IDLE_FIELD`](crate::CLOSE_IDLE_FIELD)), at the span's
+    /// level on the span's context. Off by default: it costs two clock
+    /// reads per enter and exit of every span.
+    pub fn with_span_close_records(self, on: bool) -> Self {
+        Self {
+            spans: SpanConfig {
+                close_records: on,
+                ..self.spans
+            },
+            ..self
+        }
     }
 
     /// Validates the configuration, creates the application FIFO, starts
@@ -600,6 +648,7 @@ impl DltLayerBuilder {
             limits: self.limits,
             panic_hook: self.panic_hook.unwrap_or(false),
             local_print: self.local_print.unwrap_or_else(LocalPrint::from_env),
+            spans: self.spans,
         })
     }
 
@@ -771,6 +820,7 @@ struct Validated {
     limits: Limits,
     panic_hook: bool,
     local_print: LocalPrint,
+    spans: SpanConfig,
 }
 
 impl Validated {
@@ -853,6 +903,7 @@ impl Validated {
             self.app,
             self.ecu,
             self.limits.max_frame,
+            self.spans,
         );
         Ok((layer, starter))
     }

@@ -122,6 +122,21 @@ impl ContextTable {
     /// or `.`, or itself ends in `::` or `.`; otherwise the default
     /// context.
     pub(crate) fn lookup(&self, target: &str) -> &Context {
+        self.at(self.index_of_target(target))
+    }
+
+    /// The context at position `i`, or the default context if there is
+    /// none (positions come from this table, so that does not happen).
+    pub(crate) fn at(&self, i: usize) -> &Context {
+        match self.entries.get(i) {
+            Some(c) => c,
+            None => &self.entries[DEFAULT_INDEX],
+        }
+    }
+
+    /// The position of [`lookup`](Self::lookup)'s context for `target`
+    /// ([`DEFAULT_INDEX`] when no mapping matches).
+    pub(crate) fn index_of_target(&self, target: &str) -> usize {
         for &i in &self.by_prefix {
             let p = self.entries[i].prefix.as_str();
             if let Some(rest) = target.strip_prefix(p) {
@@ -131,11 +146,29 @@ impl ContextTable {
                     || p.ends_with("::")
                     || p.ends_with('.')
                 {
-                    return &self.entries[i];
+                    return i;
                 }
             }
         }
-        &self.entries[DEFAULT_INDEX]
+        DEFAULT_INDEX
+    }
+
+    /// Whether any context besides the default (and the diagnostic one)
+    /// is registered: otherwise a span cannot choose another context.
+    pub(crate) fn has_mapped(&self) -> bool {
+        !self.by_prefix.is_empty()
+    }
+
+    /// The position of the context registered as `id`, if an event may be
+    /// sent on it: the default or a mapped context, never the reserved
+    /// diagnostic context.
+    pub(crate) fn index_of_id(&self, id: &str) -> Option<usize> {
+        let id = CtxId::new(id).ok()?;
+        self.entries
+            .iter()
+            .enumerate()
+            .find(|&(i, c)| i != DIAGNOSTIC_INDEX && c.id == id)
+            .map(|(i, _)| i)
     }
 
     /// The context at `log_level_pos`, if any.

@@ -1,7 +1,9 @@
 //! [`DltLayer`]: turns each `tracing` event into one DLT verbose LOG frame,
-//! encoded on the stack, and pushes it into the bounded channel. Nothing
-//! here waits, locks (beyond flume's internal lock), does I/O or, for
-//! ERROR and FATAL, allocates.
+//! encoded on the stack, with the span scope `span.rs` keeps pre-encoded,
+//! and pushes it into the bounded channel. Nothing here waits, locks
+//! (beyond flume's internal lock and the registry's per-span extension
+//! locks, held only to copy bytes), does I/O or, for ERROR and FATAL,
+//! allocates. Creating, recording into and entering spans may allocate.
 //!
 //! [`DltLevels`] is the matching per-layer filter: it applies the DLT
 //! context levels (which the daemon may change at runtime) as `tracing`
@@ -12,15 +14,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::channel::{self, Producer};
-use crate::contexts::ContextTable;
+use crate::contexts::{ContextTable, DEFAULT_INDEX};
 use crate::frame::{Frame, LogHeader, LogWriter};
 use crate::ids::{AppId, EcuId, LogLevel};
+use crate::span::{self, SpanConfig, SpanData, SpanEpoch, SpanScope, Timings};
 use crate::stats::Counters;
 use crate::sys;
 
@@ -46,6 +51,11 @@ const LOG_FIELD_PREFIX: &str = "log.";
 /// Create it with [`DltLayer::builder`]; it comes with the
 /// [`FlushGuard`](crate::FlushGuard) that owns the background flusher.
 /// Cloning is cheap (an `Arc`), and clones feed the same flusher.
+///
+/// Every event carries its span scope after its own fields (see
+/// [`with_span_scope`](crate::DltLayerBuilder::with_span_scope)), and a
+/// span can choose the DLT context of the events inside it
+/// ([`SPAN_CONTEXT_FIELD`](crate::SPAN_CONTEXT_FIELD)).
 ///
 /// The layer applies the DLT context levels to every event itself. Add
 /// [`DltLayer::levels`] as its per-layer filter to make disabled
@@ -77,6 +87,8 @@ struct Inner {
     ecu: EcuId,
     max_frame: usize,
     pid: u32,
+    spans: SpanConfig,
+    span_epoch: SpanEpoch,
 }
 
 impl fmt::Debug for DltLayer {
@@ -97,6 +109,7 @@ impl DltLayer {
         app: AppId,
         ecu: EcuId,
         max_frame: usize,
+        spans: SpanConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -107,6 +120,8 @@ impl DltLayer {
                 ecu,
                 max_frame,
                 pid: std::process::id(),
+                spans,
+                span_epoch: SpanEpoch::default(),
             }),
         }
     }
@@ -127,8 +142,11 @@ impl DltLayer {
 
 // === impl Layer ===
 
-impl<S: Subscriber> Layer<S> for DltLayer {
-    fn on_event(&self, event: &Event<'_>, _cx: Context<'_, S>) {
+impl<S> Layer<S> for DltLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, cx: Context<'_, S>) {
         let Some(_in_logger) = channel::enter_logger() else {
             Counters::bump(&self.inner.counters.reentrant);
             return;
@@ -137,7 +155,12 @@ impl<S: Subscriber> Layer<S> for DltLayer {
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let level = dlt_level(meta);
         let inner = &*self.inner;
-        let ctx = inner.contexts.lookup(meta.target());
+        let leaf = cx.event_span(event);
+        let ctx = inner
+            .contexts
+            .at(event_context(&inner.contexts, meta.target(), || {
+                span::span_context(leaf.as_ref())
+            }));
         if !ctx.passes(level) {
             return;
         }
@@ -151,7 +174,184 @@ impl<S: Subscriber> Layer<S> for DltLayer {
             timestamp: sys::monotonic_timestamp(),
         };
         let mut frame = Frame::new();
-        if encode(&mut frame, inner.max_frame, &header, event) {
+        let mut leaf = leaf;
+        let mut scope = |w: &mut LogWriter<'_>| {
+            span::write_scope(w, leaf.take(), &inner.spans, &inner.span_epoch)
+        };
+        if encode(&mut frame, inner.max_frame, &header, event, &mut scope) {
+            Counters::bump(&inner.counters.truncated);
+        }
+        Counters::bump(&inner.counters.emitted);
+        inner.producer.push(&frame);
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
+        let Some(span) = cx.span(id) else {
+            return;
+        };
+        let inner = &*self.inner;
+        // The parent learns it has a child before the epoch is read, so
+        // that a record into it from now on makes this span's cache stale.
+        let parent = span.parent().and_then(|p| {
+            let mut ext = p.extensions_mut();
+            let data = ext.get_mut::<SpanData>()?;
+            data.set_has_children();
+            data.context()
+        });
+        let epoch = inner.span_epoch.now();
+        let meta = span.metadata();
+        let (mut data, unknown) = SpanData::new(
+            meta.name(),
+            meta.target(),
+            |v| attrs.record(v),
+            inner.spans.scope,
+            &inner.contexts,
+            parent,
+        );
+        if unknown {
+            Counters::bump(&inner.counters.span_contexts_unknown);
+        }
+        if inner.spans.scope != SpanScope::Off {
+            data.rebuild_scope(span.parent(), &inner.spans, epoch);
+        }
+        // `replace`, not `insert`, which panics when the type is already
+        // there: a second `DltLayer` in the same registry got there first.
+        let mut ext = span.extensions_mut();
+        drop(ext.replace(data));
+        if inner.spans.close_records {
+            let _ = ext.replace(Timings::new());
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
+        let Some(span) = cx.span(id) else {
+            return;
+        };
+        // Encoded before the lock is taken: a value's `Debug` may log.
+        let chunks = SpanData::encode_record(span.name(), self.inner.spans.scope, |v| {
+            values.record(v);
+        });
+        if chunks.is_empty() {
+            return;
+        }
+        let inner = &*self.inner;
+        let mut ext = span.extensions_mut();
+        if let Some(data) = ext.get_mut::<SpanData>() {
+            data.merge(chunks);
+            if data.has_children() {
+                inner.span_epoch.advance();
+            }
+            if inner.spans.scope != SpanScope::Off {
+                let epoch = inner.span_epoch.now();
+                data.rebuild_scope(span.parent(), &inner.spans, epoch);
+            }
+        }
+    }
+
+    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
+        self.refresh_scope(id, &cx);
+        if self.inner.spans.close_records {
+            if let Some(span) = cx.span(id) {
+                if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
+                    t.enter();
+                }
+            }
+        }
+    }
+
+    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
+        if self.inner.spans.close_records {
+            if let Some(span) = cx.span(id) {
+                if let Some(t) = span.extensions_mut().get_mut::<Timings>() {
+                    t.exit();
+                }
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, cx: Context<'_, S>) {
+        if !self.inner.spans.close_records {
+            return;
+        }
+        let Some(_in_logger) = channel::enter_logger() else {
+            Counters::bump(&self.inner.counters.reentrant);
+            return;
+        };
+        if let Some(span) = cx.span(&id) {
+            self.close_record(&span);
+        }
+    }
+}
+
+impl DltLayer {
+    /// Rebuilds the scope cache of the span `id` if a record into one of
+    /// its ancestors made it stale (entering is not the emission path, so
+    /// it may allocate; the events inside then take the fast path again).
+    fn refresh_scope<S>(&self, id: &Id, cx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let inner = &*self.inner;
+        if inner.spans.scope == SpanScope::Off {
+            return;
+        }
+        let Some(span) = cx.span(id) else {
+            return;
+        };
+        let epoch = inner.span_epoch.now();
+        let stale = span
+            .extensions()
+            .get::<SpanData>()
+            .is_some_and(|d| !d.scope_is_current(epoch));
+        if stale {
+            if let Some(data) = span.extensions_mut().get_mut::<SpanData>() {
+                data.rebuild_scope(span.parent(), &inner.spans, epoch);
+            }
+        }
+    }
+
+    /// Sends the close record of `span`: "NAME closed", the span's name
+    /// and fields, `time.busy_us` and `time.idle_us`, at the span's level
+    /// on the span's context.
+    fn close_record<'a, R: LookupSpan<'a>>(
+        &self,
+        span: &tracing_subscriber::registry::SpanRef<'a, R>,
+    ) {
+        let inner = &*self.inner;
+        let meta = span.metadata();
+        let level = LogLevel::from_tracing(meta.level());
+        let ext = span.extensions();
+        let data = ext.get::<SpanData>();
+        let index = data
+            .and_then(SpanData::context)
+            .unwrap_or_else(|| inner.contexts.index_of_target(meta.target()));
+        let ctx = inner.contexts.at(index);
+        if !ctx.passes(level) {
+            return;
+        }
+        let header = LogHeader {
+            ecu: inner.ecu,
+            app: inner.app,
+            ctx: ctx.id,
+            level,
+            counter: ctx.next_counter(),
+            session_id: inner.pid,
+            timestamp: sys::monotonic_timestamp(),
+        };
+        let (busy, idle) = ext.get::<Timings>().map_or((0, 0), Timings::at_close);
+        let mut frame = Frame::new();
+        let mut w = LogWriter::begin(&mut frame, inner.max_frame, &header);
+        let name = meta.name();
+        w.display(None, &format_args!("{name} closed"));
+        if let Some(data) = data {
+            let (bytes, count) = data.all_args();
+            if !w.encoded(bytes, count) {
+                w.mark_truncated();
+            }
+        }
+        w.u64(Some(CLOSE_BUSY_FIELD), busy);
+        w.u64(Some(CLOSE_IDLE_FIELD), idle);
+        if w.finish().truncated {
             Counters::bump(&inner.counters.truncated);
         }
         Counters::bump(&inner.counters.emitted);
@@ -159,16 +359,49 @@ impl<S: Subscriber> Layer<S> for DltLayer {
     }
 }
 
+/// The argument of a span's close record that carries its busy time, in
+/// microseconds.
+pub const CLOSE_BUSY_FIELD: &str = "time.busy_us";
+/// The argument of a span's close record that carries its idle time, in
+/// microseconds.
+pub const CLOSE_IDLE_FIELD: &str = "time.idle_us";
+
+/// The position of the context an event goes to: its target's mapped
+/// context when the target is mapped (a `with_context` prefix matches);
+/// otherwise the context its span chose, if any (`span`, called only
+/// then, and only when there is another context to choose); otherwise
+/// the default context.
+#[inline]
+fn event_context(
+    contexts: &ContextTable,
+    target: &str,
+    span: impl FnOnce() -> Option<usize>,
+) -> usize {
+    let by_target = contexts.index_of_target(target);
+    if by_target != DEFAULT_INDEX || !contexts.has_mapped() {
+        return by_target;
+    }
+    span().unwrap_or(DEFAULT_INDEX)
+}
+
 /// Writes `header` and the event's arguments into `frame` and finishes
 /// it: the message first (or "" when there is none), then every other
-/// field, named and typed. Returns whether the record was truncated.
+/// field, named and typed, then what `tail` appends (the span scope;
+/// it returns whether it cut or left something out). Returns whether the
+/// record was truncated.
 ///
 /// One pass over the fields when the message comes first, as `tracing`'s
 /// macros, `fatal!` and the `log` bridge put it; otherwise (a field before
 /// the message, or no message) the frame is restarted and written in two
 /// passes, message then fields. The bytes are the same either way.
 #[inline]
-fn encode(frame: &mut Frame, limit: usize, header: &LogHeader, event: &Event<'_>) -> bool {
+fn encode(
+    frame: &mut Frame,
+    limit: usize,
+    header: &LogHeader,
+    event: &Event<'_>,
+    tail: &mut dyn FnMut(&mut LogWriter<'_>) -> bool,
+) -> bool {
     {
         let mut w = LogWriter::begin(frame, limit, header);
         let mut one = OnePassVisitor {
@@ -182,15 +415,22 @@ fn encode(frame: &mut Frame, limit: usize, header: &LogHeader, event: &Event<'_>
             if !message_done {
                 w.str(None, "");
             }
-            return w.finish().truncated;
+            let tail_truncated = tail(&mut w);
+            return w.finish().truncated || tail_truncated;
         }
     }
-    encode_two_pass(frame, limit, header, event)
+    encode_two_pass(frame, limit, header, event, tail)
 }
 
 /// The general encoding: the message in one pass, the fields in another.
 /// Returns whether the record was truncated.
-fn encode_two_pass(frame: &mut Frame, limit: usize, header: &LogHeader, event: &Event<'_>) -> bool {
+fn encode_two_pass(
+    frame: &mut Frame,
+    limit: usize,
+    header: &LogHeader,
+    event: &Event<'_>,
+    tail: &mut dyn FnMut(&mut LogWriter<'_>) -> bool,
+) -> bool {
     let mut w = LogWriter::begin(frame, limit, header);
     // The message is always the first argument, wherever `tracing` put it
     // among the fields; an event without one gets "".
@@ -203,7 +443,8 @@ fn encode_two_pass(frame: &mut Frame, limit: usize, header: &LogHeader, event: &
         w.str(None, "");
     }
     event.record(&mut FieldVisitor { w: &mut w });
-    w.finish().truncated
+    let tail_truncated = tail(&mut w);
+    w.finish().truncated || tail_truncated
 }
 
 /// The DLT level of an event: [`LogLevel::Fatal`] for [`fatal!`](crate::fatal)
@@ -419,11 +660,27 @@ impl DltLevels {
     fn passes(&self, meta: &Metadata<'_>) -> bool {
         self.contexts.lookup(meta.target()).passes(dlt_level(meta))
     }
+
+    /// Whether an event at `meta` could pass on some context a span may
+    /// choose: its target is not mapped (so a span decides) and some
+    /// context lets its level through.
+    fn may_pass_in_a_span(&self, meta: &Metadata<'_>) -> bool {
+        let level = dlt_level(meta);
+        self.contexts.index_of_target(meta.target()) == DEFAULT_INDEX
+            && level != LogLevel::Off
+            && level <= self.contexts.max_level()
+    }
 }
 
 impl<S> Filter<S> for DltLevels {
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        self.passes(meta)
+        // Every span reaches the layer, whatever the levels: an event
+        // that passes a level raised later must still find its scope.
+        // The event's span may choose its context (when its target is
+        // not mapped); the layer decides on the exact context in
+        // `on_event`, so here "may pass there" is enough, and the span
+        // is not looked up twice.
+        meta.is_span() || self.passes(meta) || self.may_pass_in_a_span(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -436,7 +693,11 @@ impl<S> Filter<S> for DltLevels {
         // next event would be dropped (tokio-rs/tracing#2519). The price
         // is one context lookup per enabled event, which then costs an
         // encode anyway; disabled callsites stay `never` and free.
-        if is_log_bridge_callsite(meta) || self.passes(meta) {
+        if meta.is_span()
+            || is_log_bridge_callsite(meta)
+            || self.passes(meta)
+            || self.may_pass_in_a_span(meta)
+        {
             Interest::sometimes()
         } else {
             Interest::never()
@@ -444,15 +705,11 @@ impl<S> Filter<S> for DltLevels {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        // FATAL travels as a tracing ERROR event.
-        Some(match self.contexts.max_level() {
-            LogLevel::Off => LevelFilter::OFF,
-            LogLevel::Fatal | LogLevel::Error => LevelFilter::ERROR,
-            LogLevel::Warn => LevelFilter::WARN,
-            LogLevel::Info => LevelFilter::INFO,
-            LogLevel::Debug => LevelFilter::DEBUG,
-            LogLevel::Verbose => LevelFilter::TRACE,
-        })
+        // Spans of every level must reach the layer (see `enabled`), and
+        // `tracing` does not even create a span above this hint. Events
+        // above the DLT levels are still disabled per callsite, by
+        // `callsite_enabled`.
+        Some(LevelFilter::TRACE)
     }
 }
 
@@ -486,9 +743,9 @@ mod tests {
                 timestamp: 1234,
             };
             let mut fast = Frame::new();
-            encode(&mut fast, 200, &header, event);
+            encode(&mut fast, 200, &header, event, &mut |_| false);
             let mut general = Frame::new();
-            encode_two_pass(&mut general, 200, &header, event);
+            encode_two_pass(&mut general, 200, &header, event, &mut |_| false);
             let mut probe = Frame::new();
             let mut w = LogWriter::begin(&mut probe, 200, &header);
             let mut one = OnePassVisitor {

@@ -4,7 +4,9 @@
 //! COVESA's `dlt-daemon` as a DLT verbose LOG message, with your
 //! application ID, a context ID chosen by the event's target, and the
 //! level mapped from `tracing`'s. `log` records arrive the same way through
-//! `tracing_log::LogTracer`. It speaks the daemon's own user protocol over
+//! `tracing_log::LogTracer`. Events inside spans carry their span scope,
+//! root first, as typed and named arguments (`span = "req"`, `req.id = 7`;
+//! see [`SpanScope`]). It speaks the daemon's own user protocol over
 //! its FIFO, so DLT Viewer, `dlt-receive` and `dlt-control` see it like any
 //! libdlt application.
 //!
@@ -52,6 +54,8 @@
 //! - **REQ_0813** ERROR and FATAL records never allocate on the calling
 //!   thread: frames are fixed-size stack buffers, copied into a frame pool
 //!   allocated at build time, and the channels' storage is reserved then.
+//!   Inside spans too: a span's arguments are encoded when it is created
+//!   or recorded into, and events only copy them.
 //! - **REQ_0814** While the daemon is away, records wait in a bounded ring
 //!   allocated once at build time, and drain in FIFO order on reconnect.
 //! - **REQ_0815** When the channel or the ring is full, the oldest record
@@ -97,6 +101,7 @@ mod ledger;
 mod local_print;
 mod process;
 mod ring;
+mod span;
 mod stats;
 mod sys;
 mod transport;
@@ -116,10 +121,14 @@ pub use frame::{FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
 pub use guard::{FlushGuard, FlushOutcome, DEFAULT_SHUTDOWN_TIMEOUT, SHUTDOWN_ACK_GRACE};
 pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
-pub use layer::{DltLayer, DltLevels, FATAL_FIELD};
+pub use layer::{DltLayer, DltLevels, CLOSE_BUSY_FIELD, CLOSE_IDLE_FIELD, FATAL_FIELD};
 pub use local_print::{LocalPrint, LocalPrinter};
 pub use process::panic::PANIC_TARGET;
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
+pub use span::{
+    SpanScope, DEFAULT_SPAN_MAX_DEPTH, MAX_SPAN_DEPTH, SPAN_CONTEXT_FIELD, SPAN_FIELD_MAX_BYTES,
+    SPAN_NAME_ARG,
+};
 pub use stats::Stats;
 
 #[doc(hidden)]

@@ -110,6 +110,10 @@ pub struct Stats {
     /// UNIX-socket daemons, which answer on the connection; a FIFO daemon
     /// in v2 mode cannot find our FIFO and never answers (not detected).
     pub daemon_speaks_protocol_v2: bool,
+    /// Spans whose `dlt.ctx` field named no context registered at build
+    /// time (or was not a valid context ID); their events went to their
+    /// target's context instead.
+    pub span_contexts_unknown: u64,
 }
 
 /// The counters themselves, shared through an `Arc`.
@@ -133,6 +137,7 @@ pub(crate) struct Counters {
     pub(crate) initial_levels_ignored: AtomicU64,
     pub(crate) partial_writes: AtomicU64,
     pub(crate) protocol_v2: AtomicBool,
+    pub(crate) span_contexts_unknown: AtomicU64,
     pub(crate) losses: LossLedger,
 }
 
@@ -157,6 +162,7 @@ impl Counters {
             initial_levels_ignored: AtomicU64::new(0),
             partial_writes: AtomicU64::new(0),
             protocol_v2: AtomicBool::new(false),
+            span_contexts_unknown: AtomicU64::new(0),
             losses: LossLedger::new(),
         }
     }
@@ -212,6 +218,7 @@ impl Counters {
             control_garbage_bytes: self.control_garbage_bytes.load(Relaxed),
             initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
             partial_writes: self.partial_writes.load(Relaxed),
+            span_contexts_unknown: self.span_contexts_unknown.load(Relaxed),
         }
     }
 }

@@ -11,6 +11,13 @@
 //! `taktora_log::fatal!` and `log::error!` (via `tracing_log::LogTracer`).
 //! `counter_sees_allocations` proves the counter counts.
 //!
+//! Every state is measured three times: the events alone, the same events
+//! inside two nested spans with two fields each, whose scope every record
+//! then carries (issue 11), and the same with the inner span's pre-built
+//! scope made stale (the events then walk the scope span by span). The spans are created and entered before the
+//! counter is armed: creating a span may allocate, emitting inside one
+//! must not.
+//!
 //! `log` records reach the thread's default subscriber too: `LogTracer`
 //! dispatches through `tracing`'s `get_default`, so a scoped
 //! (`with_default`) subscriber per test works and the tests can run in
@@ -81,13 +88,42 @@ fn under<T>(layer: DltLayer, f: impl FnOnce() -> T) -> T {
     tracing::subscriber::with_default(subscriber, f)
 }
 
+/// Runs `f` inside two nested spans with two typed fields each, as the
+/// allocation-counted workload's scope. The spans are created and entered
+/// here, before `f` arms the counter.
+///
+/// With `stale`, a field is recorded into the outer span after the inner
+/// one was entered, so the inner span's pre-built scope is stale and
+/// every event walks the scope span by span (the slow path).
+fn in_two_spans<T>(stale: bool, f: impl FnOnce() -> T) -> T {
+    let outer = tracing::info_span!("outer", req = 7u64, path = "/brake");
+    let _outer = outer.enter();
+    let inner = tracing::info_span!("inner", attempt = 2i64, retry = true);
+    let _inner = inner.enter();
+    if stale {
+        outer.record("req", 8u64);
+    }
+    f()
+}
+
+/// Allocations while emitting, per workload.
+#[derive(Debug)]
+struct Counted {
+    /// The events alone.
+    flat: u64,
+    /// The same events inside two nested spans.
+    in_spans: u64,
+    /// The same, with the inner span's pre-built scope stale.
+    in_stale_spans: u64,
+}
+
 /// Warms this thread up under a *separate* throw-away layer (callsites,
 /// `tracing`'s and `tracing-subscriber`'s thread-locals, the `log`
 /// bridge), then emits `RECORDS` of each macro under `layer`, which has
 /// never seen a record, and returns the allocations counted meanwhile.
 /// Warming up under another layer keeps a fresh layer's first records
 /// (e.g. a channel whose storage was not reserved at build) in the count.
-fn allocations_under(layer: DltLayer) -> u64 {
+fn allocations_under(layer: DltLayer) -> Counted {
     install_log_tracer();
     let warm_dir = tempfile::tempdir().expect("tempdir");
     let (warm, warm_guard) = builder("WARM", warm_dir.path())
@@ -97,15 +133,48 @@ fn allocations_under(layer: DltLayer) -> u64 {
         for i in 0..WARM_UP {
             emit_once(i);
         }
+        for stale in [false, true] {
+            in_two_spans(stale, || {
+                for i in 0..WARM_UP {
+                    emit_once(i);
+                }
+            });
+        }
     });
     drop(warm_guard);
     under(layer, || {
-        count_allocs(|| {
+        let flat = count_allocs(|| {
             for i in 0..RECORDS {
                 emit_once(i);
             }
-        })
+        });
+        let in_spans_counted = |stale| {
+            in_two_spans(stale, || {
+                count_allocs(|| {
+                    for i in 0..RECORDS {
+                        emit_once(i);
+                    }
+                })
+            })
+        };
+        let in_spans = in_spans_counted(false);
+        let in_stale_spans = in_spans_counted(true);
+        Counted {
+            flat,
+            in_spans,
+            in_stale_spans,
+        }
     })
+}
+
+/// Panics unless neither workload allocated.
+fn assert_no_allocations(n: &Counted, state: &str) {
+    assert_eq!(
+        (n.flat, n.in_spans, n.in_stale_spans),
+        (0, 0, 0),
+        "allocations on the ERROR/FATAL path (alone, inside two spans, \
+         inside two spans with a stale scope cache), {state}"
+    );
 }
 
 fn builder(app: &str, dir: &Path) -> taktora_log::DltLayerBuilder {
@@ -141,6 +210,17 @@ fn counter_sees_allocations() {
         })
     });
     assert!(n >= 10, "10 String::from must count, got {n}");
+    // And creating a span, which encodes its fields into the heap.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let (layer, guard2) = builder("ALC5", dir2.path()).build().expect("build layer");
+    let n = under(layer, || {
+        count_allocs(|| {
+            let span = tracing::info_span!("counted", id = 1u64);
+            drop(std::hint::black_box(span));
+        })
+    });
+    assert!(n > 0, "a span's encoded fields must count");
+    drop(guard2);
     drop(guard);
 }
 
@@ -160,10 +240,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
     );
     let n = allocations_under(layer);
     let stats = shut_down(guard);
-    assert_eq!(
-        n, 0,
-        "allocations on the ERROR/FATAL path, daemon connected"
-    );
+    assert_no_allocations(&n, "daemon connected");
     assert!(
         stats.written > 0,
         "records must reach the daemon: {stats:?}\n{}",
@@ -177,11 +254,11 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_absent() {
     let (layer, guard) = builder("ALC2", dir.path()).build().expect("build layer");
     let n = allocations_under(layer);
     let stats = shut_down(guard);
-    assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon absent");
+    assert_no_allocations(&n, "daemon absent");
     assert_eq!(stats.written, 0, "no daemon, nothing written: {stats:?}");
     // Every record of all three macros reached the layer: the `log` ones
     // too (through `LogTracer` to this thread's scoped subscriber).
-    assert_eq!(stats.emitted, (3 * RECORDS) as u64, "{stats:?}");
+    assert_eq!(stats.emitted, (3 * 3 * RECORDS) as u64, "{stats:?}");
 }
 
 #[test]
@@ -194,7 +271,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_queue_full() {
         .expect("build layer");
     let n = allocations_under(layer);
     let stats = shut_down(guard);
-    assert_eq!(n, 0, "allocations on the ERROR/FATAL path, queue full");
+    assert_no_allocations(&n, "queue full");
     // Thousands of the counted records took the drop path (typically
     // ~8,900 of 9,000 here: the flusher sleeps between polls).
     assert!(
@@ -221,7 +298,7 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_stalled() {
     let n = allocations_under(layer);
     daemon.resume().expect("SIGCONT the daemon");
     let stats = shut_down(guard);
-    assert_eq!(n, 0, "allocations on the ERROR/FATAL path, daemon stalled");
+    assert_no_allocations(&n, "daemon stalled");
     // The stopped daemon's FIFO filled and the channel overflowed.
     assert!(stats.dropped_queue_full > 0, "{stats:?}");
 }

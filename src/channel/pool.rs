@@ -95,9 +95,20 @@ impl FramePool {
             return;
         };
         let bytes = &bytes[..bytes.len().min(FRAME_CAP)];
-        for (word, chunk) in frame.words.iter().zip(bytes.chunks(8)) {
+        // Whole words first (a fixed-size copy each, no `memcpy` call),
+        // then the tail padded with zeros.
+        let whole = bytes.chunks_exact(8);
+        let tail = whole.remainder();
+        let mut words = frame.words.iter();
+        // `whole` first: `zip` then stops without taking a word too many.
+        for (chunk, word) in whole.zip(words.by_ref()) {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
+            w.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        if let (Some(word), false) = (words.next(), tail.is_empty()) {
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
             word.store(u64::from_le_bytes(w), Ordering::Relaxed);
         }
         frame.len.store(bytes.len() as u32, Ordering::Relaxed);

@@ -205,6 +205,52 @@ impl<'a> LogWriter<'a> {
         self.scalar(name, TYPE_FLOA | TYLE_64, true, &value.to_ne_bytes());
     }
 
+    /// Whether the message was truncated: the marker is written and every
+    /// later argument is ignored.
+    pub(crate) fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Whether `count` pre-encoded arguments of `len` bytes in all would
+    /// fit with the marker argument's room still free behind them, and
+    /// NOAR could count them and the marker.
+    pub(crate) fn has_room_for_encoded(&self, len: usize, count: usize) -> bool {
+        !self.truncated
+            && usize::from(self.noar).saturating_add(count) < usize::from(MAX_NOAR)
+            && self
+                .frame
+                .len()
+                .saturating_add(len)
+                .saturating_add(MARKER_ARG_LEN)
+                <= self.limit
+    }
+
+    /// Appends arguments encoded earlier by [`EncodedArgs::encode`]
+    /// (`args.bytes()`, `args.count()` of them), unchanged. Returns
+    /// `false` and writes nothing when they do not fit
+    /// ([`has_room_for_encoded`](Self::has_room_for_encoded)).
+    pub(crate) fn encoded(&mut self, bytes: &[u8], count: u8) -> bool {
+        if !self.has_room_for_encoded(bytes.len(), usize::from(count)) {
+            return false;
+        }
+        let start = self.frame.len();
+        if self.frame.push(bytes).is_err() {
+            self.frame.truncate(start);
+            return false;
+        }
+        self.noar += count;
+        true
+    }
+
+    /// Ends the message with the marker argument because something the
+    /// caller had to leave out (arguments that did not fit) is missing;
+    /// every later call is ignored. No effect once truncated.
+    pub(crate) fn mark_truncated(&mut self) {
+        if !self.truncated {
+            self.close_with_marker_arg();
+        }
+    }
+
     /// Back-patches LEN and NOAR and reports the frame length and whether
     /// anything was truncated.
     pub(crate) fn finish(self) -> Encoded {
@@ -361,6 +407,72 @@ impl<'a> LogWriter<'a> {
         }
     }
 }
+
+/// Arguments encoded on their own, without headers, to be copied into
+/// later frames unchanged with [`LogWriter::encoded`]: a span's name and
+/// fields are encoded once, when recorded, not at every event. The bytes
+/// are exactly what [`LogWriter`] writes (same truncation rules, within
+/// `max_len` bytes), so a frame built from them is as valid as one written
+/// directly. Lives on the stack (a scratch [`Frame`]); never allocates.
+pub(crate) struct EncodedArgs {
+    frame: Frame,
+    noar: u8,
+    truncated: bool,
+}
+
+impl EncodedArgs {
+    /// Encodes the arguments `write` appends, at most `max_len` bytes in
+    /// all (clamped to 49 bytes, an empty string and the marker, up to a
+    /// whole frame's payload, 1390).
+    /// What does not fit is cut and marked as [`LogWriter`] does.
+    pub(crate) fn encode(max_len: usize, write: impl FnOnce(&mut LogWriter<'_>)) -> Self {
+        let mut frame = Frame::new();
+        let limit = LOG_PREFIX_LEN.saturating_add(max_len);
+        let mut w = LogWriter::begin(&mut frame, limit, &SCRATCH_HEADER);
+        write(&mut w);
+        let (noar, truncated) = (w.noar, w.truncated);
+        Self {
+            frame,
+            noar,
+            truncated,
+        }
+    }
+
+    /// The encoded arguments, back to back.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.frame.as_bytes().get(LOG_PREFIX_LEN..).unwrap_or(&[])
+    }
+
+    /// How many arguments [`bytes`](Self::bytes) holds, a marker included.
+    pub(crate) fn count(&self) -> u8 {
+        self.noar
+    }
+
+    /// Whether something was cut (the bytes then end with the marker).
+    pub(crate) fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+/// The headers [`EncodedArgs`] writes and then skips: any valid ones.
+const SCRATCH_HEADER: LogHeader = LogHeader {
+    ecu: match crate::ids::EcuId::new("ECU1") {
+        Ok(id) => id,
+        Err(_) => panic!("ECU1 is a valid ECU ID"),
+    },
+    app: match crate::ids::AppId::new("SPAN") {
+        Ok(id) => id,
+        Err(_) => panic!("SPAN is a valid application ID"),
+    },
+    ctx: match crate::ids::CtxId::new("SPAN") {
+        Ok(id) => id,
+        Err(_) => panic!("SPAN is a valid context ID"),
+    },
+    level: crate::ids::LogLevel::Info,
+    counter: 0,
+    session_id: 0,
+    timestamp: 0,
+};
 
 impl fmt::Debug for LogWriter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -31,7 +31,7 @@ use std::fmt;
 use arrayvec::ArrayVec;
 
 pub(crate) use self::{
-    args::{Encoded, LogWriter},
+    args::{Encoded, EncodedArgs, LogWriter},
     header::LogHeader,
 };
 pub use args::{MIN_FRAME_LIMIT, TRUNCATION_MARKER};

@@ -12,7 +12,7 @@
 
 use proptest::prelude::*;
 
-use super::args::LogWriter;
+use super::args::{EncodedArgs, LogWriter};
 use super::header::{LogHeader, LOG_PREFIX_LEN};
 use super::test_support::{check_log_invariants, DecodedLog, Value};
 use super::{Frame, FRAME_CAP, MIN_FRAME_LIMIT, TRUNCATION_MARKER};
@@ -294,6 +294,74 @@ fn check_round_trip(hdr: &LogHeader, limit: usize, args: &[Arg]) -> Result<(), T
     Ok(())
 }
 
+/// The arguments `group` encodes on its own ([`EncodedArgs`] at
+/// `max_len`), decoded from a frame holding only them.
+fn decoded_group(hdr: &LogHeader, max_len: usize, group: &[Arg]) -> (EncodedArgs, Vec<Value>) {
+    let enc = EncodedArgs::encode(max_len, |w| group.iter().for_each(|a| a.apply(w)));
+    let mut frame = Frame::new();
+    let mut w = LogWriter::begin(&mut frame, FRAME_CAP, hdr);
+    assert!(
+        w.encoded(enc.bytes(), enc.count()),
+        "a group fits an empty frame"
+    );
+    w.finish();
+    let d = check_log_invariants(&frame, FRAME_CAP, false);
+    (enc, d.args)
+}
+
+/// Pre-encoded groups (span scopes) appended after directly written
+/// arguments, as the layer does: each group whole or, from the first that
+/// does not fit, none and the marker. The frame must decode to the direct
+/// arguments followed by the appended groups' own arguments, exactly.
+fn check_groups(
+    hdr: &LogHeader,
+    limit: usize,
+    max_len: usize,
+    direct: &[Arg],
+    groups: &[Vec<Arg>],
+) -> Result<(), TestCaseError> {
+    let mut frame = Frame::new();
+    let mut w = LogWriter::begin(&mut frame, limit, hdr);
+    for a in direct {
+        a.apply(&mut w);
+    }
+    let direct_truncated = w.is_truncated();
+    let mut want_tail = Vec::new();
+    let mut dropped = false;
+    for g in groups {
+        let (enc, args) = decoded_group(hdr, max_len, g);
+        if w.encoded(enc.bytes(), enc.count()) {
+            want_tail.extend(args);
+        } else {
+            dropped = true;
+            w.mark_truncated();
+            break;
+        }
+    }
+    let enc = w.finish();
+    let d = check_log_invariants(
+        &frame,
+        limit.clamp(MIN_FRAME_LIMIT, FRAME_CAP),
+        enc.truncated,
+    );
+    prop_assert_eq!(enc.truncated, direct_truncated || dropped);
+    if !direct_truncated {
+        let n_direct = d.args.len() - want_tail.len() - usize::from(dropped);
+        let tail = &d.args[n_direct..n_direct + want_tail.len()];
+        prop_assert_eq!(tail, &want_tail[..], "appended groups decode as themselves");
+        if dropped {
+            prop_assert_eq!(
+                d.args.last(),
+                Some(&Value::Str(None, TRUNCATION_MARKER.to_owned())),
+                "a dropped group leaves the marker"
+            );
+        }
+    } else {
+        prop_assert!(want_tail.is_empty(), "nothing follows a truncated message");
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn random_logs_decode_to_their_inputs_with_dlt_parse(
@@ -310,5 +378,16 @@ proptest! {
         args in prop::collection::vec(small_arg(), 200..320),
     ) {
         check_round_trip(&hdr, FRAME_CAP, &args)?;
+    }
+
+    #[test]
+    fn pre_encoded_groups_append_whole_or_not_at_all(
+        hdr in header(),
+        limit in limit(),
+        max_len in 0usize..400,
+        direct in prop::collection::vec(arg(), 0..6),
+        groups in prop::collection::vec(prop::collection::vec(arg(), 0..5), 0..12),
+    ) {
+        check_groups(&hdr, limit, max_len, &direct, &groups)?;
     }
 }
