@@ -640,12 +640,15 @@ fn main() {
         tracing_event,
     ));
 
-    // Connected (tracing and log) and libdlt share one private daemon; the
+    // Connected (tracing) and libdlt share one private daemon; the
     // stalled scenario has its own, SIGSTOPped for the whole measurement.
     let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
     let (layer, guard) = build("TKLG", daemon.dir());
     wait_connected(&guard);
-    let (log_layer, log_guard) = build("TKLB", daemon.dir());
+    // One application per pipe directory per process: the `log` case has
+    // its own daemon.
+    let log_daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+    let (log_layer, log_guard) = build("TKLB", log_daemon.dir());
     wait_connected(&log_guard);
     cases.push(Case::taktora(CONNECTED, layer, guard, tracing_event));
     cases.push(Case::taktora(
@@ -814,6 +817,7 @@ fn main() {
     }
     drop(appender_guard);
     drop(stalled_daemon);
+    drop(log_daemon);
     drop(daemon);
 
     print_rows(&rows);

@@ -24,7 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "quickstart started");
     tracing::warn!(target: "quickstart::net", peer = "10.0.0.2", retries = 3u32, "link flapping");
-    tracing::error!(code = -5i64, recoverable = true, "sensor read failed");
+    {
+        // An event inside a span carries the span's name and fields too,
+        // typed and named (`job.id`, `job.kind`), after its own.
+        let job = tracing::info_span!("job", id = 42u64, kind = "calibrate");
+        let _in_job = job.enter();
+        tracing::error!(code = -5i64, recoverable = true, "sensor read failed");
+    }
     log::warn!(target: "quickstart::net", "a warning through the log crate");
     taktora_log::fatal!(ratio = 0.25, "a fatal message");
     tracing::info!("quickstart done");

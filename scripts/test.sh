@@ -20,5 +20,7 @@ else
     echo "  the other variants' tests are reported as ignored (set TAKTORA_DLT_SOURCES"
     echo "  to the directory with dlt-daemon-<version>.tar.gz, or run scripts/build-daemons.sh)"
 fi
+# The lifecycle test's child built with panic = "abort" (its own profile).
+cargo build -p layer-tests --bin panic_abort_child --profile panic-abort
 cargo test --workspace --all-targets
 cargo test --workspace --doc

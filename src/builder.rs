@@ -16,6 +16,11 @@ use crate::guard::{FlushGuard, DEFAULT_SHUTDOWN_TIMEOUT};
 use crate::ids::{id_text, AppId, CtxId, EcuId, IntoId, LogLevel, RegisterLevel};
 use crate::layer::DltLayer;
 use crate::local_print::{LocalPrint, LocalPrinter};
+use crate::process::{
+    self, claims,
+    fork::{Recipe, Respawn},
+    live::{self, Live},
+};
 use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::span::{SpanConfig, SpanScope, MAX_SPAN_DEPTH};
 use crate::stats::Counters;
@@ -67,6 +72,25 @@ pub const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(50);
 ///
 /// Example: [every setting at its default](DltLayerBuilder#examples).
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(1);
+/// Most records [`with_channel_capacity`](DltLayerBuilder::with_channel_capacity)
+/// accepts: 65,536, a frame pool of about 94 MB.
+pub const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
+/// Most records [`with_ring_capacity`](DltLayerBuilder::with_ring_capacity)
+/// accepts: 1,048,576 (an index of 10 MiB).
+pub const MAX_RING_CAPACITY: usize = 1 << 20;
+/// Largest arena [`with_ring_bytes`](DltLayerBuilder::with_ring_bytes)
+/// accepts: 256 MiB.
+pub const MAX_RING_BYTES: usize = 256 << 20;
+/// Longest delay [`with_reconnect_backoff`](DltLayerBuilder::with_reconnect_backoff)
+/// accepts, first or maximum: one hour.
+pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(3600);
+/// Longest [`with_shutdown_timeout`](DltLayerBuilder::with_shutdown_timeout)
+/// accepted: one hour.
+pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest [`with_socket_send_buffer`](DltLayerBuilder::with_socket_send_buffer)
+/// accepted: 1 GiB (Linux doubles the value into an `int`, and caps it at
+/// `net.core.wmem_max` anyway).
+pub const MAX_SOCKET_SEND_BUFFER: usize = 1 << 30;
 /// Longest description the daemon stores (`DLT_USER_MAX_DESCRIPTION`
 /// handling in dlt-daemon 2.18.8 caps it at 256 bytes).
 ///
@@ -103,6 +127,7 @@ struct Mapping {
 /// | largest frame | [`FRAME_CAP`] bytes |
 /// | reconnect backoff | [`DEFAULT_RECONNECT_INITIAL`] doubling to [`DEFAULT_RECONNECT_MAX`] |
 /// | shutdown timeout | [`DEFAULT_SHUTDOWN_TIMEOUT`] |
+/// | panic hook | off for `build`, on for [`init`](crate::init()) ([`with_panic_hook`](Self::with_panic_hook)) |
 /// | local print on stderr | `$DLT_LOCAL_PRINT_MODE`, else off (see [`with_local_print`](Self::with_local_print)) |
 /// | span scope | [`SpanScope::NamesAndFields`], innermost [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH) spans |
 /// | span close records | off |
@@ -191,6 +216,9 @@ pub struct DltLayerBuilder {
     /// (tests only).
     initial_levels_spec: Option<String>,
     limits: Limits,
+    /// Whether the panic hook writes into this pipeline; `None`: the
+    /// caller's default (off for `build`, on for `init`).
+    panic_hook: Option<bool>,
     /// `None`: `$DLT_LOCAL_PRINT_MODE` decides.
     local_print: Option<LocalPrint>,
     spans: SpanConfig,
@@ -216,6 +244,7 @@ impl DltLayer {
             initial_level: None,
             initial_levels_spec: None,
             limits: Limits::DEFAULT,
+            panic_hook: None,
             local_print: None,
             spans: SpanConfig::DEFAULT,
         }
@@ -309,8 +338,8 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets how many records the channel to the flusher holds (at least
-    /// 1). When it is full, the oldest queued record is dropped and
+    /// Sets how many records the channel to the flusher holds (1 to
+    /// [`MAX_CHANNEL_CAPACITY`]). When it is full, the oldest queued record is dropped and
     /// counted. Defaults to [`DEFAULT_CHANNEL_CAPACITY`].
     ///
     /// Example: [every setting at its default](Self#examples).
@@ -325,7 +354,7 @@ impl DltLayerBuilder {
     }
 
     /// Sets the most records the offline ring keeps while the daemon is
-    /// away or reads slowly (at least 1). Defaults to
+    /// away or reads slowly (1 to [`MAX_RING_CAPACITY`]). Defaults to
     /// [`DEFAULT_RING_CAPACITY`]. The ring also has a byte limit
     /// ([`with_ring_bytes`](Self::with_ring_bytes)); whichever is reached
     /// first drops the oldest record. The byte arena is never made larger
@@ -344,7 +373,8 @@ impl DltLayerBuilder {
 
     /// Sets the size of the offline ring's byte arena, allocated once at
     /// build: records are stored back to back, each taking its own length
-    /// (at least [`FRAME_CAP`], so that any record fits). Defaults to
+    /// (at least [`FRAME_CAP`], so that any record fits, and at most
+    /// [`MAX_RING_BYTES`]). Defaults to
     /// [`DEFAULT_RING_BYTES`] (384 KiB: about 3,900 records of 100 bytes,
     /// or 276 of the maximum size).
     ///
@@ -375,8 +405,8 @@ impl DltLayerBuilder {
         }
     }
 
-    /// Sets the reconnect backoff: the first delay, doubling up to `max`.
-    /// Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
+    /// Sets the reconnect backoff: the first delay, doubling up to `max`
+    /// (at most [`MAX_RECONNECT_BACKOFF`]). Defaults to [`DEFAULT_RECONNECT_INITIAL`] and
     /// [`DEFAULT_RECONNECT_MAX`].
     ///
     /// Example: [every setting at its default](Self#examples).
@@ -397,8 +427,9 @@ impl DltLayerBuilder {
     /// much for the daemon, which is what can be lost unread in a crash
     /// (the `unconfirmed` bound). Small values make the kernel take
     /// batches in parts, which the layer handles: the rest of a batch is
-    /// written, whole and first, when the socket drains. Defaults to the
-    /// system's default (`net.core.wmem_default`).
+    /// written, whole and first, when the socket drains. At most
+    /// [`MAX_SOCKET_SEND_BUFFER`]. Defaults to the system's default
+    /// (`net.core.wmem_default`).
     pub fn with_socket_send_buffer(self, bytes: usize) -> Self {
         Self {
             limits: Limits {
@@ -411,7 +442,8 @@ impl DltLayerBuilder {
 
     /// Sets how long dropping the guard waits for buffered records; the
     /// drop itself returns at most [`SHUTDOWN_ACK_GRACE`](crate::SHUTDOWN_ACK_GRACE) (0.5 s) after
-    /// that (see [`FlushGuard`]).
+    /// that (see [`FlushGuard`]); at most [`MAX_SHUTDOWN_TIMEOUT`]. It
+    /// also bounds the flush at exit and at a panic.
     /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`].
     ///
     /// Example: [every setting at its default](Self#examples).
@@ -421,6 +453,20 @@ impl DltLayerBuilder {
                 shutdown_timeout: timeout,
                 ..self.limits
             },
+            ..self
+        }
+    }
+
+    /// Writes every panic of this process into this pipeline as one FATAL
+    /// record (message, `location`, `thread`), then waits at most the
+    /// shutdown timeout for it and everything logged before it to be
+    /// written, before the panic unwinds or aborts. The hook that was
+    /// installed before is called after it. Off by default for `build`,
+    /// on by default for [`init`](crate::init()) and [`Init`](crate::Init);
+    /// see `docs/guarantees.md`, "Panics".
+    pub fn with_panic_hook(self, on: bool) -> Self {
+        Self {
+            panic_hook: Some(on),
             ..self
         }
     }
@@ -450,6 +496,14 @@ impl DltLayerBuilder {
     pub fn with_local_print(self, mode: LocalPrint) -> Self {
         Self {
             local_print: Some(mode),
+            ..self
+        }
+    }
+
+    /// Turns the panic hook on unless the builder said otherwise.
+    pub(crate) fn panic_hook_by_default(self) -> Self {
+        Self {
+            panic_hook: Some(self.panic_hook.unwrap_or(true)),
             ..self
         }
     }
@@ -530,8 +584,14 @@ impl DltLayerBuilder {
     ///   is not 1–4 printable ASCII characters.
     /// - [`InitErrorKind::InvalidConfig`]: a description over 256 bytes, a
     ///   duplicate context ID or prefix, a mapping with an empty prefix,
-    ///   the reserved context `TLOG`, a capacity of 0, a frame size out
-    ///   of range, or a zero or inverted backoff.
+    ///   the reserved context `TLOG`, a capacity or size of 0 or above its
+    ///   maximum ([`MAX_CHANNEL_CAPACITY`], [`MAX_RING_CAPACITY`],
+    ///   [`MAX_RING_BYTES`]), a frame size out of range, a zero or
+    ///   inverted backoff, a backoff above [`MAX_RECONNECT_BACKOFF`] or a
+    ///   shutdown timeout above [`MAX_SHUTDOWN_TIMEOUT`]; or another
+    ///   pipeline of this process still uses the same pipe directory (the
+    ///   daemon knows an application's FIFO by its process ID alone, so
+    ///   there is one application per pipe directory per process).
     /// - [`InitErrorKind::Io`]: the application FIFO could not be created
     ///   in `<pipe dir>/dltpipes`, or the thread could not be spawned.
     ///
@@ -586,6 +646,7 @@ impl DltLayerBuilder {
             contexts,
             initial_levels_ignored: levels.env.ignored(),
             limits: self.limits,
+            panic_hook: self.panic_hook.unwrap_or(false),
             local_print: self.local_print.unwrap_or_else(LocalPrint::from_env),
             spans: self.spans,
         })
@@ -665,6 +726,44 @@ impl Limits {
         if self.ring_capacity == 0 {
             return Err(config("the ring capacity must be at least 1"));
         }
+        above_max(
+            "with_channel_capacity",
+            self.channel_capacity,
+            MAX_CHANNEL_CAPACITY,
+            "MAX_CHANNEL_CAPACITY",
+        )?;
+        above_max(
+            "with_ring_capacity",
+            self.ring_capacity,
+            MAX_RING_CAPACITY,
+            "MAX_RING_CAPACITY",
+        )?;
+        above_max(
+            "with_ring_bytes",
+            self.ring_bytes,
+            MAX_RING_BYTES,
+            "MAX_RING_BYTES",
+        )?;
+        above_max(
+            "with_reconnect_backoff (maximum)",
+            self.reconnect_max,
+            MAX_RECONNECT_BACKOFF,
+            "MAX_RECONNECT_BACKOFF",
+        )?;
+        if let Some(bytes) = self.socket_send_buffer {
+            above_max(
+                "with_socket_send_buffer",
+                bytes,
+                MAX_SOCKET_SEND_BUFFER,
+                "MAX_SOCKET_SEND_BUFFER",
+            )?;
+        }
+        above_max(
+            "with_shutdown_timeout",
+            self.shutdown_timeout,
+            MAX_SHUTDOWN_TIMEOUT,
+            "MAX_SHUTDOWN_TIMEOUT",
+        )?;
         if self.ring_bytes < FRAME_CAP {
             return Err(config(format!(
                 "the ring must have at least {FRAME_CAP} bytes (one largest frame), not {}",
@@ -687,6 +786,26 @@ impl Limits {
     }
 }
 
+/// An error when `value` of `option` is above `max` (the constant `name`).
+///
+/// # Errors
+///
+/// [`InitErrorKind::InvalidConfig`] naming the option, the value and the
+/// limit.
+fn above_max<T: PartialOrd + std::fmt::Debug>(
+    option: &str,
+    value: T,
+    max: T,
+    name: &str,
+) -> Result<(), InitError> {
+    if value > max {
+        return Err(config(format!(
+            "{option}: {value:?} is above the maximum {max:?} ({name})"
+        )));
+    }
+    Ok(())
+}
+
 /// What `validate` produced: a configuration every check accepted. Only
 /// [`wire`](Self::wire) touches the operating system.
 #[derive(Debug)]
@@ -699,6 +818,7 @@ struct Validated {
     /// Malformed `DLT_INITIAL_LOG_LEVEL` items, for the counters.
     initial_levels_ignored: usize,
     limits: Limits,
+    panic_hook: bool,
     local_print: LocalPrint,
     spans: SpanConfig,
 }
@@ -712,6 +832,15 @@ impl Validated {
     ///
     /// [`InitErrorKind::Io`] when the application FIFO cannot be created.
     fn wire(self) -> Result<(DltLayer, Starter), InitError> {
+        process::install();
+        let claim = claims::claim(&self.dir).map_err(|dir| {
+            config(format!(
+                "the pipe directory {} is already used by another live DLT layer of this process; \
+                 the daemon knows an application's FIFO by its process ID, so a process has one \
+                 application per pipe directory (drop the other layer's guard first)",
+                dir.display()
+            ))
+        })?;
         let app_fifo = AppFifo::create(&self.dir, std::process::id()).map_err(|e| {
             let fifo_dir = self.dir.join("dltpipes");
             InitError::io(
@@ -725,8 +854,48 @@ impl Validated {
             std::sync::atomic::Ordering::Relaxed,
         );
         let contexts = Arc::new(self.contexts);
-        let (producer, ctl, ends) =
+        let (mut producer, ctl, mut ends) =
             channel::channel(self.limits.channel_capacity, counters.clone());
+        ends.hold(claim);
+        let cfg = flusher::Config {
+            dir: self.dir,
+            app: self.app,
+            app_description: self.app_description,
+            ecu: self.ecu,
+            contexts: contexts.clone(),
+            ring_capacity: self.limits.ring_capacity,
+            ring_bytes: self.limits.ring_bytes,
+            reconnect_initial: self.limits.reconnect_initial,
+            reconnect_max: self.limits.reconnect_max,
+            socket_send_buffer: self.limits.socket_send_buffer,
+        };
+        let recipe = Arc::new(Recipe {
+            cfg: cfg.clone(),
+            channel_capacity: self.limits.channel_capacity,
+            shutdown_timeout: self.limits.shutdown_timeout,
+            max_frame: self.limits.max_frame,
+            panic_hook: self.panic_hook,
+        });
+        let respawn = Arc::new(Respawn::new(recipe.clone()));
+        producer.set_respawn(respawn.clone());
+        let local_print = LocalPrinter::new(
+            self.local_print,
+            contexts.clone(),
+            self.app,
+            self.ecu,
+            counters.clone(),
+        );
+        let starter = Starter {
+            cfg,
+            app_fifo,
+            ends,
+            ctl,
+            counters: counters.clone(),
+            producer: producer.clone(),
+            recipe,
+            respawn,
+            local_print,
+        };
         let layer = DltLayer::new(
             producer,
             contexts.clone(),
@@ -736,34 +905,6 @@ impl Validated {
             self.limits.max_frame,
             self.spans,
         );
-        let local_print = LocalPrinter::new(
-            self.local_print,
-            contexts.clone(),
-            self.app,
-            self.ecu,
-            counters.clone(),
-        );
-        let cfg = flusher::Config {
-            dir: self.dir,
-            app: self.app,
-            app_description: self.app_description,
-            ecu: self.ecu,
-            contexts,
-            ring_capacity: self.limits.ring_capacity,
-            ring_bytes: self.limits.ring_bytes,
-            reconnect_initial: self.limits.reconnect_initial,
-            reconnect_max: self.limits.reconnect_max,
-            socket_send_buffer: self.limits.socket_send_buffer,
-        };
-        let starter = Starter {
-            cfg,
-            app_fifo,
-            ends,
-            ctl,
-            counters,
-            shutdown_timeout: self.limits.shutdown_timeout,
-            local_print,
-        };
         Ok((layer, starter))
     }
 }
@@ -840,7 +981,10 @@ pub(crate) struct Starter {
     ends: channel::FlusherEnds,
     ctl: channel::ControlHandle,
     counters: Arc<Counters>,
-    shutdown_timeout: Duration,
+    /// For the exit handler and the panic hook.
+    producer: channel::Producer,
+    recipe: Arc<Recipe>,
+    respawn: Arc<Respawn>,
     /// The stderr printer, when local print is on.
     local_print: Option<LocalPrinter>,
 }
@@ -858,13 +1002,31 @@ impl Starter {
     ///
     /// [`InitErrorKind::Io`] when the thread cannot be spawned.
     pub(crate) fn start(self) -> Result<FlushGuard, InitError> {
-        let handle = flusher::spawn(self.cfg, self.app_fifo, self.ends, self.counters.clone())
-            .map_err(|e| InitError::io("spawning the flusher thread", e))?;
+        let ticket = live::register(Live {
+            pid: process::pid(),
+            producer: self.producer,
+            ctl: self.ctl.clone(),
+            counters: self.counters.clone(),
+            recipe: self.recipe.clone(),
+        });
+        if self.recipe.panic_hook {
+            process::panic::install_hook();
+        }
+        let handle = match flusher::spawn(self.cfg, self.app_fifo, self.ends, self.counters.clone())
+        {
+            Ok(h) => h,
+            Err(e) => {
+                ticket.withdraw();
+                return Err(InitError::io("spawning the flusher thread", e));
+            }
+        };
         Ok(FlushGuard::new(
             self.ctl,
             handle,
             self.counters,
-            self.shutdown_timeout,
+            self.recipe.shutdown_timeout,
+            self.respawn,
+            ticket,
         ))
     }
 }
@@ -939,6 +1101,8 @@ mod tests {
             .map(|&(id, l, r)| (id.to_string(), l, r))
             .collect();
         assert_eq!(got, want);
+        // One application per pipe directory: release it for the next.
+        drop(starter);
 
         // Without the builder's level, unmatched contexts stay "not set".
         let (layer, starter) = DltLayer::builder("NAV")
@@ -1113,6 +1277,240 @@ mod tests {
                 e.to_string().contains(needle),
                 "{e:?} should mention {needle:?}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dir() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("taktora-limits-")
+            .tempdir()
+            .expect("temp dir")
+    }
+
+    fn err(b: DltLayerBuilder) -> InitError {
+        match b.build() {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn every_size_above_its_maximum_is_an_error_naming_option_value_and_limit() {
+        let d = dir();
+        let b = || DltLayer::builder("LIM").with_pipe_dir(d.path());
+        let hour = Duration::from_secs(3600);
+        let cases: Vec<(DltLayerBuilder, String)> = vec![
+            (
+                b().with_channel_capacity(usize::MAX),
+                format!("with_channel_capacity: {} is above the maximum 65536 (MAX_CHANNEL_CAPACITY)", usize::MAX),
+            ),
+            (
+                b().with_channel_capacity(1 << 30),
+                "with_channel_capacity: 1073741824 is above the maximum 65536".into(),
+            ),
+            (
+                b().with_ring_capacity(usize::MAX),
+                format!("with_ring_capacity: {} is above the maximum 1048576 (MAX_RING_CAPACITY)", usize::MAX),
+            ),
+            (
+                b().with_ring_bytes(MAX_RING_BYTES + 1),
+                "with_ring_bytes: 268435457 is above the maximum 268435456 (MAX_RING_BYTES)".into(),
+            ),
+            (
+                b().with_reconnect_backoff(Duration::from_millis(1), Duration::MAX),
+                "with_reconnect_backoff (maximum): 18446744073709551615.999999999s is above the maximum 3600s (MAX_RECONNECT_BACKOFF)".into(),
+            ),
+            (
+                b().with_socket_send_buffer(usize::MAX),
+                format!("with_socket_send_buffer: {} is above the maximum 1073741824 (MAX_SOCKET_SEND_BUFFER)", usize::MAX),
+            ),
+            (
+                b().with_shutdown_timeout(hour + Duration::from_nanos(1)),
+                "with_shutdown_timeout: 3600.000000001s is above the maximum 3600s (MAX_SHUTDOWN_TIMEOUT)".into(),
+            ),
+        ];
+        for (builder, want) in cases {
+            let e = err(builder);
+            assert_eq!(e.kind(), InitErrorKind::InvalidConfig, "{e}");
+            assert!(e.to_string().contains(&want), "{e} should say {want:?}");
+        }
+        // The maxima themselves are accepted.
+        let (_layer, guard) = b()
+            .with_ring_capacity(MAX_RING_CAPACITY)
+            .with_ring_bytes(MAX_RING_BYTES)
+            .with_reconnect_backoff(MAX_RECONNECT_BACKOFF, MAX_RECONNECT_BACKOFF)
+            .with_shutdown_timeout(Duration::from_millis(100))
+            .build()
+            .expect("the maxima build");
+        drop(guard);
+    }
+
+    #[test]
+    fn a_second_live_layer_on_one_pipe_directory_is_an_error_until_the_first_is_gone() {
+        let d = dir();
+        let b = || {
+            DltLayer::builder("ONE")
+                .with_pipe_dir(d.path())
+                .with_shutdown_timeout(Duration::from_millis(100))
+        };
+        let (_first, guard) = b().build().expect("the first layer");
+        let fifo = d.path().join(format!("dltpipes/dlt{}", std::process::id()));
+        assert!(fifo.exists(), "the first layer's FIFO");
+        let e = err(b());
+        assert_eq!(e.kind(), InitErrorKind::InvalidConfig);
+        assert!(
+            e.to_string()
+                .contains("is already used by another live DLT layer"),
+            "{e}"
+        );
+        assert!(fifo.exists(), "the refused build left the first FIFO alone");
+        // The same directory by another path is the same directory.
+        let dotted = d.path().join(".");
+        let e = err(DltLayer::builder("TWO").with_pipe_dir(&dotted));
+        assert!(e.to_string().contains("already used"), "{e}");
+        drop(guard);
+        assert!(!fifo.exists(), "the guard removed its FIFO");
+        let (_again, guard) = b().build().expect("free again once the guard is gone");
+        drop(guard);
+    }
+
+    fn size() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            6 => FRAME_CAP..=64 * 1024,
+            2 => 0usize..4,
+            2 => FRAME_CAP - 2..FRAME_CAP + 2,
+            2 => MAX_CHANNEL_CAPACITY - 1..MAX_CHANNEL_CAPACITY + 2,
+            2 => MAX_RING_CAPACITY - 1..MAX_RING_CAPACITY + 2,
+            2 => MAX_RING_BYTES - 1..MAX_RING_BYTES + 2,
+            1 => (usize::MAX - 2)..=usize::MAX,
+            1 => any::<usize>(),
+        ]
+    }
+
+    fn frame_size() -> impl Strategy<Value = usize> {
+        prop_oneof![3 => MIN_FRAME_LIMIT - 1..=FRAME_CAP + 1, 1 => size()]
+    }
+
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![3 => "[A-Z]{1,4}", 1 => text()]
+    }
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::ZERO),
+            (0u64..200).prop_map(Duration::from_millis),
+            Just(MAX_SHUTDOWN_TIMEOUT),
+            Just(MAX_SHUTDOWN_TIMEOUT + Duration::from_nanos(1)),
+            Just(Duration::MAX),
+            any::<(u64, u32)>().prop_map(|(s, n)| Duration::new(s, n % 1_000_000_000)),
+        ]
+    }
+
+    fn backoff() -> impl Strategy<Value = (Duration, Duration)> {
+        prop_oneof![
+            3 => (1u64..100, 100u64..2000)
+                .prop_map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
+            1 => (duration(), duration()),
+        ]
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ -~]{0,6}",
+            ".{0,6}",
+            (250usize..260).prop_map(|n| "d".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever the options, `build` returns: a layer or an error,
+        /// never a panic or an abort (an abort would end the test run).
+        #[test]
+        fn build_returns_for_any_value_of_every_option(
+            app in id(), desc in text(), ecu in id(),
+            ctx in id(), prefix in text(), ctx_desc in text(),
+            def_ctx in id(),
+            channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
+            backoff in backoff(), shutdown in duration(), sndbuf in size(),
+        ) {
+            let d = dir();
+            let b = DltLayer::builder(app.as_str())
+                .with_socket_send_buffer(sndbuf)
+                .with_pipe_dir(d.path())
+                .with_app_description(&desc)
+                .with_ecu_id(ecu.as_str())
+                .with_default_context(def_ctx.as_str(), &desc)
+                .with_context(&prefix, ctx.as_str(), &ctx_desc)
+                .with_channel_capacity(channel)
+                .with_ring_capacity(ring)
+                .with_ring_bytes(ring_bytes)
+                .with_max_frame(max_frame)
+                .with_reconnect_backoff(backoff.0, backoff.1)
+                // Keeps the drop short; the timeout itself is checked below.
+                .with_shutdown_timeout(shutdown.min(Duration::from_millis(200)));
+            match b.clone().build() {
+                Ok((layer, guard)) => {
+                    prop_assert!(channel <= MAX_CHANNEL_CAPACITY && ring <= MAX_RING_CAPACITY);
+                    prop_assert!(ring_bytes <= MAX_RING_BYTES);
+                    prop_assert_eq!(layer.stats().emitted, 0);
+                    drop(guard);
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+            // The shutdown timeout as given, on a configuration otherwise valid.
+            let r = DltLayer::builder("PROP")
+                .with_pipe_dir(d.path())
+                .with_shutdown_timeout(shutdown)
+                .build();
+            prop_assert_eq!(r.is_ok(), shutdown <= MAX_SHUTDOWN_TIMEOUT);
+            if let Ok((_, guard)) = r {
+                // A long timeout only matters with records left; none are.
+                drop(guard);
+            }
+        }
+
+        /// With valid IDs, `build` succeeds exactly when every size and
+        /// timing is within its documented range.
+        #[test]
+        fn sizes_and_timings_build_exactly_when_within_their_documented_ranges(
+            channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
+            backoff in backoff(), shutdown in duration(), sndbuf in size(),
+        ) {
+            let d = dir();
+            let r = DltLayer::builder("SIZE")
+                .with_socket_send_buffer(sndbuf)
+                .with_pipe_dir(d.path())
+                .with_channel_capacity(channel)
+                .with_ring_capacity(ring)
+                .with_ring_bytes(ring_bytes)
+                .with_max_frame(max_frame)
+                .with_reconnect_backoff(backoff.0, backoff.1)
+                .with_shutdown_timeout(shutdown)
+                .build();
+            let within = (1..=MAX_CHANNEL_CAPACITY).contains(&channel)
+                && (1..=MAX_RING_CAPACITY).contains(&ring)
+                && (FRAME_CAP..=MAX_RING_BYTES).contains(&ring_bytes)
+                && (MIN_FRAME_LIMIT..=FRAME_CAP).contains(&max_frame)
+                && !backoff.0.is_zero()
+                && backoff.0 <= backoff.1
+                && backoff.1 <= MAX_RECONNECT_BACKOFF
+                && shutdown <= MAX_SHUTDOWN_TIMEOUT
+                && sndbuf <= MAX_SOCKET_SEND_BUFFER;
+            match r {
+                Ok((_, guard)) => {
+                    prop_assert!(within, "built out of range");
+                    drop(guard);
+                }
+                Err(e) => prop_assert!(!within, "refused within range: {}", e),
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::channel::{Control, ControlHandle};
+use crate::process::{self, fork::Respawn, live::Ticket};
 use crate::stats::{Counters, Stats};
 
 /// How long dropping a [`FlushGuard`] waits for buffered records to be
@@ -58,6 +59,14 @@ pub struct FlushOutcome {
 /// anyway and leaves the thread to finish on its own: dropping never
 /// hangs.
 ///
+/// When the process exits with the guard still alive (`std::process::exit`,
+/// returning from `main` with the guard in a static or leaked, `exit`
+/// called from C), an `atexit` handler does the same, with the same
+/// bound. In a forked child the guard stands for the child's own
+/// pipeline (see `docs/guarantees.md`, "Fork"): its drop stops that one
+/// and never waits for the parent's flusher, which the child does not
+/// have.
+///
 /// # Examples
 ///
 /// ```no_run
@@ -80,6 +89,11 @@ pub struct FlushGuard {
     handle: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     shutdown_timeout: Duration,
+    /// The process that started the flusher.
+    pid: u32,
+    respawn: Arc<Respawn>,
+    /// The pipeline's place in the exit handler's table.
+    ticket: Option<Ticket>,
 }
 
 impl fmt::Debug for FlushGuard {
@@ -97,13 +111,23 @@ impl FlushGuard {
         handle: JoinHandle<()>,
         counters: Arc<Counters>,
         shutdown_timeout: Duration,
+        respawn: Arc<Respawn>,
+        ticket: Ticket,
     ) -> Self {
         Self {
             ctl,
             handle: Some(handle),
             counters,
             shutdown_timeout,
+            pid: process::pid(),
+            respawn,
+            ticket: Some(ticket),
         }
+    }
+
+    /// True in a forked child of the process that built the guard.
+    fn inherited(&self) -> bool {
+        self.pid != process::pid()
     }
 
     /// Waits up to `timeout` until every record emitted before this call
@@ -115,51 +139,125 @@ impl FlushGuard {
     /// is a count: the barrier completes once as many records as had been
     /// emitted when it was called are resolved.
     ///
+    /// In a forked child it is a barrier on the child's own pipeline.
     /// See [the example](Self#examples).
     pub fn flush(&self, timeout: Duration) -> FlushOutcome {
-        let deadline = Instant::now() + timeout;
-        let target = self.counters.snapshot(0).emitted;
-        let (ack, done) = flume::bounded(1);
-        let sent = self.ctl.send(
-            Control::Flush {
-                target,
-                deadline,
-                ack,
-            },
-            deadline,
-        );
-        let complete = sent && done.recv_deadline(deadline).is_ok();
-        let s = self.stats();
-        let resolved = self.counters.resolved();
-        FlushOutcome {
-            complete,
-            written: s.written,
-            pending: target.saturating_sub(resolved),
+        if self.inherited() {
+            return match self.respawn.existing() {
+                Some(node) => node.flush(timeout),
+                None => flush_pipeline_gone(&Counters::new()),
+            };
         }
+        flush_pipeline(&self.ctl, &self.counters, timeout)
     }
 
-    /// A snapshot of the pipeline's counters.
+    /// A snapshot of the pipeline's counters; in a forked child, those of
+    /// the child's own pipeline (all zero until the child logs).
     /// See [the example](Self#examples).
     pub fn stats(&self) -> Stats {
+        if self.inherited() {
+            return match self.respawn.existing() {
+                Some(node) => node.stats(),
+                None => Counters::new().snapshot(0),
+            };
+        }
         self.counters.snapshot(self.ctl.queued() as u64)
+    }
+}
+
+/// `now + d`, or a time far enough ahead when that does not fit.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// The flush barrier of [`FlushGuard::flush`] on one pipeline.
+pub(crate) fn flush_pipeline(
+    ctl: &ControlHandle,
+    counters: &Counters,
+    timeout: Duration,
+) -> FlushOutcome {
+    let deadline = deadline_after(timeout);
+    let target = counters.snapshot(0).emitted;
+    let (ack, done) = flume::bounded(1);
+    let sent = ctl.send(
+        Control::Flush {
+            target,
+            deadline,
+            ack,
+        },
+        deadline,
+    );
+    let complete = sent && done.recv_deadline(deadline).is_ok();
+    let resolved = counters.resolved();
+    FlushOutcome {
+        complete,
+        written: counters.snapshot(0).written,
+        pending: target.saturating_sub(resolved),
+    }
+}
+
+/// The flush barrier of a pipeline without a flusher: complete when
+/// everything was dropped (and counted).
+pub(crate) fn flush_pipeline_gone(counters: &Counters) -> FlushOutcome {
+    let s = counters.snapshot(0);
+    let pending = s.emitted.saturating_sub(counters.resolved());
+    FlushOutcome {
+        complete: pending == 0,
+        written: s.written,
+        pending,
+    }
+}
+
+/// Shuts the flusher down and waits for it, at most `timeout` plus
+/// [`SHUTDOWN_ACK_GRACE`]: the contract of the guard's drop.
+pub(crate) fn stop(ctl: &ControlHandle, handle: JoinHandle<()>, timeout: Duration) {
+    let deadline = deadline_after(timeout);
+    let (ack, done) = flume::bounded(1);
+    if !ctl.send(Control::Shutdown { deadline, ack }, deadline) {
+        return;
+    }
+    // JoinHandle::join has no timeout: wait for the acknowledgement,
+    // after which the join is immediate. A flusher that has already
+    // exited drops `ack`, which also ends the wait.
+    if done.recv_deadline(deadline + SHUTDOWN_ACK_GRACE).is_ok() || handle.is_finished() {
+        let _ = handle.join();
     }
 }
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
+        if self.inherited() {
+            return self.drop_in_child();
+        }
         let Some(handle) = self.handle.take() else {
             return;
         };
-        let deadline = Instant::now() + self.shutdown_timeout;
-        let (ack, done) = flume::bounded(1);
-        if !self.ctl.send(Control::Shutdown { deadline, ack }, deadline) {
-            return;
+        if let Some(ticket) = &self.ticket {
+            if !ticket.withdraw() {
+                // The exit handler already stopped the flusher.
+                return;
+            }
         }
-        // JoinHandle::join has no timeout: wait for the acknowledgement,
-        // after which the join is immediate. A flusher that has already
-        // exited drops `ack`, which also ends the wait.
-        if done.recv_deadline(deadline + SHUTDOWN_ACK_GRACE).is_ok() || handle.is_finished() {
-            let _ = handle.join();
+        stop(&self.ctl, handle, self.shutdown_timeout);
+    }
+}
+
+impl FlushGuard {
+    /// The drop in a forked child: the parent's flusher thread does not
+    /// exist here and its channels may be locked by threads that did not
+    /// survive the fork, so they are leaked, not touched (a leaked clone
+    /// keeps the control channel's sender count above zero, so dropping
+    /// the field is an atomic decrement). The child's own pipeline, if it
+    /// logged, is stopped as a guard's drop stops one.
+    fn drop_in_child(&mut self) {
+        std::mem::forget(self.handle.take());
+        std::mem::forget(self.ticket.take());
+        std::mem::forget(self.ctl.clone());
+        if let Some(node) = self.respawn.existing() {
+            node.shutdown();
         }
     }
 }

@@ -153,7 +153,11 @@ impl Init {
         // Validate and wire the DLT pipeline before touching any global
         // state; its flusher starts only once it is installed, so a
         // pre-existing subscriber never sees our application register.
-        let prepared = match self.dlt.map(DltLayerBuilder::prepare).transpose() {
+        let prepared = match self
+            .dlt
+            .map(|b| b.panic_hook_by_default().prepare())
+            .transpose()
+        {
             Ok(p) => Ok(p),
             // A set-up failure (the FIFO) only matters if DLT would become
             // the backend: a pre-existing subscriber or logger outranks it.

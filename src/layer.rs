@@ -136,9 +136,7 @@ impl DltLayer {
 
     /// A snapshot of the pipeline's counters.
     pub fn stats(&self) -> crate::Stats {
-        self.inner
-            .counters
-            .snapshot(self.inner.producer.queued() as u64)
+        self.inner.producer.stats()
     }
 }
 

@@ -99,6 +99,7 @@ mod init;
 mod layer;
 mod ledger;
 mod local_print;
+mod process;
 mod ring;
 mod span;
 mod stats;
@@ -108,7 +109,9 @@ mod transport;
 pub use builder::{
     DltLayerBuilder, DEFAULT_APP_DESCRIPTION, DEFAULT_CHANNEL_CAPACITY,
     DEFAULT_CONTEXT_DESCRIPTION, DEFAULT_CONTEXT_ID, DEFAULT_ECU_ID, DEFAULT_PIPE_DIR,
-    DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_DESCRIPTION_LEN,
+    DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX, MAX_CHANNEL_CAPACITY, MAX_DESCRIPTION_LEN,
+    MAX_RECONNECT_BACKOFF, MAX_RING_BYTES, MAX_RING_CAPACITY, MAX_SHUTDOWN_TIMEOUT,
+    MAX_SOCKET_SEND_BUFFER,
 };
 pub use console::CONSOLE_DEFAULT_LEVEL;
 pub use contexts::DIAGNOSTIC_CONTEXT;
@@ -120,6 +123,7 @@ pub use ids::{AppId, CtxId, EcuId, IntoId, LogLevel, ID_LEN};
 pub use init::{init, try_init, Backend, Init, InitGuard, LogBridge};
 pub use layer::{DltLayer, DltLevels, CLOSE_BUSY_FIELD, CLOSE_IDLE_FIELD, FATAL_FIELD};
 pub use local_print::{LocalPrint, LocalPrinter};
+pub use process::panic::PANIC_TARGET;
 pub use ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 pub use span::{
     SpanScope, DEFAULT_SPAN_MAX_DEPTH, MAX_SPAN_DEPTH, SPAN_CONTEXT_FIELD, SPAN_FIELD_MAX_BYTES,

@@ -1,9 +1,9 @@
 //! The operating-system calls that `std` does not expose, each behind a
 //! safe function: `clock_gettime`, `mkfifo`, `poll`, `ioctl(FIONREAD)`,
-//! `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)`, a non-blocking UNIX
-//! `connect` and `pthread_sigmask`. This
-//! is the only module with `unsafe`; it knows nothing of DLT, frames or
-//! tracing.
+//! `pthread_sigmask`, `ioctl(SIOCOUTQ)`, `setsockopt(SO_SNDBUF)`, a
+//! non-blocking UNIX `connect`, `getpid`, `pthread_atfork` and `atexit`.
+//! This is the only module with `unsafe`; it knows nothing of DLT, frames
+//! or tracing.
 #![allow(unsafe_code)] // The OS interface needs it; every block has a SAFETY note.
 
 use std::ffi::CString;
@@ -263,6 +263,52 @@ pub(crate) fn block_sigpipe_on_this_thread() -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// The calling process's ID (`getpid(2)`: a system call, glibc does not
+/// cache it). Async-signal-safe, so a fork handler may call it.
+pub(crate) fn getpid() -> u32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    let pid = unsafe { libc::getpid() };
+    pid as u32
+}
+
+/// Runs `child` in the child process of every `fork(2)` (and `fork`-like
+/// calls that run fork handlers), on the child's only thread, before
+/// `fork` returns there. `child` must be async-signal-safe.
+///
+/// # Errors
+///
+/// The error number of `pthread_atfork(3)` (only `ENOMEM`).
+pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `child` is a plain `extern "C"` function that lives for the
+    // whole program; no prepare or parent handler is installed.
+    let rc = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// Runs `handler` when the process exits through `exit(3)`: returning
+/// from `main`, `std::process::exit`, or `exit` called from C. Not on
+/// `_exit(2)`, `abort(3)` or a fatal signal.
+///
+/// # Errors
+///
+/// When `atexit(3)` has no room for another handler.
+pub(crate) fn at_exit(handler: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `handler` is a plain `extern "C"` function that lives for the
+    // whole program.
+    let rc = unsafe { libc::atexit(handler) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::other(
+            "atexit(3) has no room for another handler",
+        ))
     }
 }
 

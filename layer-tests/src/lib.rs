@@ -76,8 +76,9 @@ pub use line::{parse_line, DltLine};
 pub use procfs::{cpu_time, is_child_process, own_threads_cpu_time, voluntary_switches};
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
 pub use sys::{
-    mkfifo, poll_readable, reset_sigpipe_to_default, set_pipe_size, thread_context_switches,
-    thread_cpu_time, unread_bytes,
+    at_exit, exit_now, exit_through_libc, fork, kill_child, mkfifo, poll_readable,
+    reset_sigpipe_to_default, set_pipe_size, thread_context_switches, thread_cpu_time,
+    unread_bytes, wait_child, Forked,
 };
 pub use tools::{require_dlt_tools, require_dlt_viewer, shared_dir, speak_py};
 pub use variant::require_variant;

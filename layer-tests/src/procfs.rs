@@ -189,15 +189,17 @@ mod tests {
     fn cpu_time_grows_while_this_process_works() {
         let me = std::process::id();
         let before = cpu_time(me).expect("our own schedstat");
-        let start = std::time::Instant::now();
+        // Spin for 30 ms of this thread's own CPU time, not wall time: on a
+        // loaded machine 30 ms of wall time can hold almost no CPU time.
+        let spun_from = crate::sys::thread_cpu_time();
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(30) {
+        while crate::sys::thread_cpu_time() < spun_from + Duration::from_millis(30) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         let after = cpu_time(me).expect("our own schedstat");
         assert!(
             after >= before + Duration::from_millis(10),
-            "30 ms of spinning added only {:?} of CPU time",
+            "30 ms of this thread's CPU time added only {:?} to the process's",
             after.saturating_sub(before)
         );
         assert_eq!(cpu_time(u32::MAX), None, "no such process");

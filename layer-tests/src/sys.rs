@@ -5,7 +5,9 @@
 //! spawned it dies (`PR_SET_PDEATHSIG`), the FIFO calls of the fake daemon
 //! (`mkfifo`, `F_SETPIPE_SZ`, `FIONREAD`, `poll`), the per-thread counters
 //! of the timing tests (`getrusage`, `clock_gettime`), and restoring the
-//! default `SIGPIPE` disposition in a child. Nothing else belongs here.
+//! default `SIGPIPE` disposition in a child, and the process-life calls of
+//! the lifecycle tests (`fork`, `waitpid`, `_exit`, `exit`, `atexit`).
+//! Nothing else belongs here.
 
 #![allow(unsafe_code)] // quarantined libc calls, each under a `// SAFETY:` comment
 
@@ -193,6 +195,96 @@ pub fn reset_sigpipe_to_default() {
     // single-test child processes that rely on nothing ignoring SIGPIPE.
     let old = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     assert_ne!(old, libc::SIG_ERR, "signal(SIGPIPE, SIG_DFL)");
+}
+
+/// What [`fork`] returned in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// This is the new child process.
+    Child,
+    /// This is the parent; the child has this pid.
+    Parent(u32),
+}
+
+/// `fork(2)`: the child gets a copy of this process with only the calling
+/// thread. For tests of what a forked child may and may not do; the child
+/// must end with [`exit_now`], [`exit_through_libc`] or
+/// `std::process::exit`.
+///
+/// # Errors
+///
+/// The OS error of `fork(2)`.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: fork has no memory-safety preconditions; the child only runs
+    // code the caller wrote for it, and every test that forks knows that
+    // other threads do not exist in the child.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as u32)),
+    }
+}
+
+/// Waits up to `timeout` for the child `pid` to exit, polling, and returns
+/// its raw wait status; `None` when it is still running at the deadline.
+///
+/// # Errors
+///
+/// The OS error of `waitpid(2)`.
+pub fn wait_child(pid: u32, timeout: Duration) -> io::Result<Option<i32>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid, writable int for the call; WNOHANG
+        // makes it return at once.
+        let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if rc > 0 {
+            return Ok(Some(status));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Sends SIGKILL to `pid` (a child this test forked) and reaps it.
+pub fn kill_child(pid: u32) {
+    // SAFETY: kill and waitpid on a pid this process forked and has not
+    // reaped yet, so it cannot name another process.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+    }
+}
+
+/// `_exit(2)`: ends the process at once, without `atexit` handlers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and does not return.
+    unsafe { libc::_exit(code) }
+}
+
+/// `exit(3)` as C code calls it: `atexit` handlers run, Rust's own cleanup
+/// does not.
+pub fn exit_through_libc(code: i32) -> ! {
+    // SAFETY: exit has no preconditions and does not return; the handlers
+    // it runs are the process's own.
+    unsafe { libc::exit(code) }
+}
+
+/// Registers `handler` with `atexit(3)`.
+///
+/// # Panics
+///
+/// When the handler table is full.
+pub fn at_exit(handler: extern "C" fn()) {
+    // SAFETY: `handler` is an `extern "C"` function that lives for the
+    // whole program.
+    let rc = unsafe { libc::atexit(handler) };
+    assert_eq!(rc, 0, "atexit");
 }
 
 /// Takes an exclusive `flock(2)` on `file`, waiting until it is free.

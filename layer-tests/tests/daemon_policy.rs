@@ -44,8 +44,15 @@ fn enforce_context_ll_drops_written_records_above_the_daemons_default_level(
     });
     let out = guard.flush(ARRIVAL);
     assert!(out.complete, "{out:?}");
+    // The debug record was written before the info one, and the daemon
+    // forwards in order: once the info record is here, a forwarded debug
+    // record is too.
     receiver
-        .wait_for_count(|l| l.is_log_from("POLI", "PCTX"), 1, ARRIVAL)
+        .wait_for_count(
+            |l| l.is_log_from("POLI", "PCTX") && l.args == "pol-info",
+            1,
+            ARRIVAL,
+        )
         .unwrap_or_else(|e| panic!("{e}\n{}", daemon.log_text()));
     let ours: Vec<String> = receiver
         .dlt_lines()

@@ -15,6 +15,11 @@
 //!   back any record that raced with the flusher's exit, counted as
 //!   [`Loss::NoFlusher`]: no record stays queued with nobody to read it.
 //!
+//! A producer used in another process than the one that built it (a
+//! forked child) never touches these channels: their locks may be held
+//! by threads that did not survive the fork. Its records go to the
+//! child's own pipeline instead (see `process::fork`).
+//!
 //! Control messages (flush, shutdown) travel on their own small channel,
 //! so no eviction can discard one and no wake-up takes a record's place;
 //! the [`Doorbell`] wakes the flusher for both.
@@ -31,7 +36,8 @@ pub(crate) use pool::{FramePool, Slot};
 
 use crate::frame::Frame;
 use crate::ledger::Loss;
-use crate::stats::Counters;
+use crate::process::{self, claims::Claim, fork::Respawn};
+use crate::stats::{Counters, Stats};
 
 /// What travels on the control channel.
 #[derive(Debug)]
@@ -54,6 +60,10 @@ pub(crate) enum Control {
 /// The producer side: cloned into every layer handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Producer {
+    /// The process that built this pipeline.
+    pid: u32,
+    /// Where this producer's records go in a forked child.
+    respawn: Option<Arc<Respawn>>,
     tx: flume::Sender<Slot>,
     /// The channel's head, for the two cold paths in the module docs.
     head: flume::Receiver<Slot>,
@@ -70,6 +80,9 @@ pub(crate) struct FlusherEnds {
     pub(crate) bell: Arc<Doorbell>,
     pool: Arc<FramePool>,
     counters: Arc<Counters>,
+    /// The pipe directory this pipeline holds, released after the
+    /// application FIFO is gone (the flusher drops its FIFO first).
+    claim: Option<Claim>,
 }
 
 /// The handle the guard keeps: sends control messages.
@@ -99,6 +112,7 @@ pub(crate) fn channel(
     capacity: usize,
     counters: Arc<Counters>,
 ) -> (Producer, ControlHandle, FlusherEnds) {
+    process::install();
     let pool = Arc::new(FramePool::new(capacity));
     let bell = Arc::new(Doorbell::new(pool.len()));
     let (tx, rx) = flume::bounded(pool.len());
@@ -106,6 +120,8 @@ pub(crate) fn channel(
     while tx.try_send(0).is_ok() {}
     while rx.try_recv().is_ok() {}
     let producer = Producer {
+        pid: process::pid(),
+        respawn: None,
         tx,
         head: rx.clone(),
         pool: pool.clone(),
@@ -123,6 +139,7 @@ pub(crate) fn channel(
         bell,
         pool,
         counters,
+        claim: None,
     };
     (producer, control, ends)
 }
@@ -139,6 +156,9 @@ impl Producer {
     /// flusher is gone, `frame` is dropped and counted.
     #[inline]
     pub(crate) fn push(&self, frame: &Frame) {
+        if process::pid() != self.pid {
+            return self.push_in_another_process(frame);
+        }
         if !self.bell.flusher_alive() {
             self.counters.losses.record(Loss::NoFlusher, 1);
             return;
@@ -194,9 +214,46 @@ impl Producer {
         }
     }
 
-    /// Records waiting in the channel now.
-    pub(crate) fn queued(&self) -> usize {
-        self.tx.len()
+    /// In a forked child: the record goes to the child's own pipeline,
+    /// built on its first record; without a recipe it is dropped and
+    /// counted.
+    #[cold]
+    fn push_in_another_process(&self, frame: &Frame) {
+        match &self.respawn {
+            Some(r) => r.here().push(frame),
+            None => self.counters.losses.record(Loss::NoFlusher, 1),
+        }
+    }
+
+    /// Sends this producer's records to `respawn`'s pipelines in forked
+    /// children.
+    pub(crate) fn set_respawn(&mut self, respawn: Arc<Respawn>) {
+        self.respawn = Some(respawn);
+    }
+
+    /// The pipeline's counters; in a forked child, the child's own
+    /// pipeline's (all zero until the child logs).
+    pub(crate) fn stats(&self) -> Stats {
+        if process::pid() == self.pid {
+            return self.counters.snapshot(self.tx.len() as u64);
+        }
+        match self.respawn.as_ref().and_then(|r| r.existing()) {
+            Some(node) => node.stats(),
+            None => Counters::new().snapshot(0),
+        }
+    }
+}
+
+impl Drop for Producer {
+    /// In another process than the one that built it, dropping a channel
+    /// end could take a lock held by a thread that did not survive the
+    /// fork (the last sender disconnects the channel under its lock). A
+    /// leaked clone keeps every count above zero, so the fields' drops
+    /// below are plain atomic decrements.
+    fn drop(&mut self) {
+        if process::pid() != self.pid {
+            std::mem::forget(self.clone());
+        }
     }
 }
 
@@ -219,6 +276,11 @@ impl FlusherEnds {
         }
         self.counters.losses.record(cause, n);
         n
+    }
+
+    /// Keeps `claim` until these ends are dropped.
+    pub(crate) fn hold(&mut self, claim: Claim) {
+        self.claim = Some(claim);
     }
 
     /// Every producer handle and the guard are gone: nothing can send.
@@ -250,6 +312,21 @@ impl ControlHandle {
         // for a full FIFO sees the message within its poll.
         self.bell.ring();
         true
+    }
+
+    /// Sends a control message only if there is room now, and wakes the
+    /// flusher; never waits (for the exit handler and the panic hook).
+    pub(crate) fn try_send(&self, msg: Control) -> bool {
+        if self.ctl.try_send(msg).is_err() {
+            return false;
+        }
+        self.bell.ring();
+        true
+    }
+
+    /// Whether the flusher has exited (its control receiver is gone).
+    pub(crate) fn flusher_exited(&self) -> bool {
+        self.ctl.is_disconnected()
     }
 
     /// Records waiting in the channel now.
@@ -286,6 +363,11 @@ pub(crate) fn enter_logger() -> Option<InLogger> {
             Some(InLogger(()))
         }
     })
+}
+
+/// Whether this thread is inside the logger now, or is the flusher.
+pub(crate) fn in_logger() -> bool {
+    IN_LOGGER.with(Cell::get)
 }
 
 /// Marks this thread as the logger's own for its whole life.

@@ -66,8 +66,9 @@ const REPLY_WAIT: Duration = Duration::from_secs(1);
 /// guard dropped without one) may take.
 const ORPHAN_SHUTDOWN: Duration = Duration::from_secs(1);
 
-/// Everything the flusher needs from the builder.
-#[derive(Debug)]
+/// Everything the flusher needs from the builder (cloned to start a
+/// forked child's own flusher).
+#[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) dir: PathBuf,
     pub(crate) app: AppId,
