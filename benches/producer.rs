@@ -640,8 +640,9 @@ fn main() {
         tracing_event,
     ));
 
-    // Connected (tracing) and libdlt share one private daemon; the
-    // stalled scenario has its own, SIGSTOPped for the whole measurement.
+    // Every connected layer has a private daemon of its own (and libdlt,
+    // whose FIFO is named after the process ID too, another); the stalled
+    // scenario's daemon is SIGSTOPped for the whole measurement.
     let daemon = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
     let (layer, guard) = build("TKLG", daemon.dir());
     wait_connected(&guard);
@@ -657,12 +658,21 @@ fn main() {
         log_guard,
         log_event,
     ));
-    let (span_layer, span_guard) = build("TKSP", daemon.dir());
+    // One application per pipe directory per process: every other
+    // connected layer gets a daemon of its own, kept until the end.
+    let mut more_daemons = Vec::new();
+    let mut own_daemon = || {
+        let d = layer_tests::PrivateDaemon::start().expect("start private dlt-daemon");
+        let dir = d.dir().to_path_buf();
+        more_daemons.push(d);
+        dir
+    };
+    let (span_layer, span_guard) = build("TKSP", &own_daemon());
     wait_connected(&span_guard);
     let mut case = Case::taktora(IN_SPANS, span_layer, span_guard, tracing_event);
     case.in_spans = 2;
     cases.push(case);
-    let (span_layer, span_guard) = build("TKS8", daemon.dir());
+    let (span_layer, span_guard) = build("TKS8", &own_daemon());
     wait_connected(&span_guard);
     let mut case = Case::taktora(IN_8_SPANS, span_layer, span_guard, tracing_event);
     case.in_spans = 8;
@@ -676,13 +686,13 @@ fn main() {
         (MSG_200_ROW, "TKM2", event_200b),
         (MSG_1400_ROW, "TKM3", event_1400b),
     ] {
-        let (layer, guard) = build(app, daemon.dir());
+        let (layer, guard) = build(app, &own_daemon());
         wait_connected(&guard);
         cases.push(Case::taktora(name, layer, guard, call));
     }
     let context_rows: Vec<String> = CONTEXT_COUNTS.iter().map(|&n| contexts_row(n)).collect();
     for (i, (&n, name)) in CONTEXT_COUNTS.iter().zip(&context_rows).enumerate() {
-        let (layer, guard) = build_with_contexts(&format!("TKC{i}"), daemon.dir(), n);
+        let (layer, guard) = build_with_contexts(&format!("TKC{i}"), &own_daemon(), n);
         wait_connected(&guard);
         // Leaked: a `Case` names its row with a `&'static str`.
         let name: &'static str = Box::leak(name.clone().into_boxed_str());
@@ -711,7 +721,9 @@ fn main() {
     // task); libdlt holds one application per process, so with both peers
     // tracing-dlt registers it (`TDLT`) and the libdlt row's context
     // `BNCH` joins it.
-    std::env::set_var("DLT_PIPE_DIR", daemon.dir());
+    // libdlt's FIFO is named after the process ID like ours: its own daemon.
+    let peer_dir = own_daemon();
+    std::env::set_var("DLT_PIPE_DIR", &peer_dir);
     #[cfg(feature = "peer-bench")]
     let tokio_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -802,6 +814,7 @@ fn main() {
     // With tracing-dlt, the application is its to unregister (at exit).
     #[cfg(all(feature = "libdlt-bench", not(feature = "peer-bench")))]
     libdlt::unregister();
+    let threads_dir = own_daemon();
     let mut rows: Vec<Row> = cases.into_iter().map(Case::row).collect();
     if let Some(floor) = rows.iter_mut().find(|r| r.name == FLOOR) {
         floor.note = format!(
@@ -812,12 +825,13 @@ fn main() {
     }
     for n in THREAD_COUNTS {
         if wanted("producer thread(s)") {
-            rows.push(threads_row(n, daemon.dir()));
+            rows.push(threads_row(n, &threads_dir));
         }
     }
     drop(appender_guard);
     drop(stalled_daemon);
     drop(log_daemon);
+    drop(more_daemons);
     drop(daemon);
 
     print_rows(&rows);
