@@ -529,6 +529,7 @@ const CONNECTED: &str = "taktora-log, daemon connected";
 const IN_SPANS: &str = "taktora-log, connected, in 2 spans (2+2 fields)";
 const IN_8_SPANS: &str = "taktora-log, connected, in 8 spans (2 fields each)";
 const FLOOR: &str = "floor: encode to ArrayVec + flume::try_send";
+const UNFILTERED: &str = "taktora-log, connected, without DltLevels filter";
 const MSG_10_ROW: &str = "taktora-log, connected, 10 B message";
 const MSG_200_ROW: &str = "taktora-log, connected, 200 B message";
 const MSG_1400_ROW: &str = "taktora-log, connected, 1,400 B message";
@@ -699,6 +700,20 @@ fn main() {
         cases.push(Case::taktora(name, layer, guard, tracing_event));
     }
 
+    // The layer alone, without its per-layer filter (it still applies the
+    // levels itself): what the filter's bookkeeping costs.
+    let (layer, guard) = build("TKNF", &own_daemon());
+    wait_connected(&guard);
+    let mut case = Case::new(
+        UNFILTERED,
+        Some(tracing::Dispatch::new(
+            tracing_subscriber::registry().with(layer),
+        )),
+        tracing_event,
+    );
+    case.guard = Some(guard);
+    cases.push(case);
+
     let (floor, floor_dropped) = floor_layer();
     let mut case = Case::new(
         FLOOR,
@@ -845,6 +860,8 @@ fn main() {
     #[cfg(feature = "peer-bench")]
     ratio(&rows, CONNECTED, TRACING_DLT);
     ratio(&rows, FLOOR, NOOP);
+    ratio(&rows, UNFILTERED, FLOOR);
+    ratio(&rows, CONNECTED, UNFILTERED);
     println!();
     println!("how the cost grows (each against the connected row):");
     ratio(&rows, IN_8_SPANS, CONNECTED);
