@@ -511,6 +511,20 @@ impl DltLayerBuilder {
     /// Sets which part of its span scope every event carries: nothing,
     /// each span's name, or each span's name and fields (see
     /// [`SpanScope`]). Defaults to [`SpanScope::NamesAndFields`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use taktora_log::{DltLayer, SpanScope};
+    ///
+    /// let (layer, guard) = DltLayer::builder("NAV")
+    ///     .with_span_scope(SpanScope::Names) // span names, not their fields
+    ///     .with_span_max_depth(4)            // the innermost 4 spans
+    ///     .with_span_close_records(true)     // "NAME closed" with busy/idle time
+    ///     .build()?;
+    /// # drop((layer, guard));
+    /// # Ok::<(), taktora_log::InitError>(())
+    /// ```
     pub fn with_span_scope(self, scope: SpanScope) -> Self {
         Self {
             spans: SpanConfig {
@@ -548,6 +562,7 @@ impl DltLayerBuilder {
     /// makes [`build`](Self::build) return
     /// [`InitErrorKind::InvalidConfig`]. Defaults to
     /// [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    /// Example: [`with_span_scope`](Self::with_span_scope).
     pub fn with_span_max_depth(self, depth: usize) -> Self {
         Self {
             spans: SpanConfig {
@@ -563,7 +578,8 @@ impl DltLayerBuilder {
     /// ([`CLOSE_BUSY_FIELD`](crate::CLOSE_BUSY_FIELD),
     /// [`CLOSE_IDLE_FIELD`](crate::CLOSE_IDLE_FIELD)), at the span's
     /// level on the span's context. Off by default: it costs two clock
-    /// reads per enter and exit of every span.
+    /// reads per enter and exit of every span. Example:
+    /// [`with_span_scope`](Self::with_span_scope).
     pub fn with_span_close_records(self, on: bool) -> Self {
         Self {
             spans: SpanConfig {
