@@ -511,6 +511,20 @@ impl DltLayerBuilder {
     /// Sets which part of its span scope every event carries: nothing,
     /// each span's name, or each span's name and fields (see
     /// [`SpanScope`]). Defaults to [`SpanScope::NamesAndFields`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use taktora_log::{DltLayer, SpanScope};
+    ///
+    /// let (layer, guard) = DltLayer::builder("NAV")
+    ///     .with_span_scope(SpanScope::Names) // span names, not their fields
+    ///     .with_span_max_depth(4)            // the innermost 4 spans
+    ///     .with_span_close_records(true)     // "NAME closed" with busy/idle time
+    ///     .build()?;
+    /// # drop((layer, guard));
+    /// # Ok::<(), taktora_log::InitError>(())
+    /// ```
     pub fn with_span_scope(self, scope: SpanScope) -> Self {
         Self {
             spans: SpanConfig {
@@ -544,12 +558,15 @@ impl DltLayerBuilder {
 
     /// Sets how many spans of an event's scope, counted from the
     /// innermost, travel with it; the outer ones are left out (this does
-    /// not count as truncation). Clamped to `1..=`[`MAX_SPAN_DEPTH`].
-    /// Defaults to [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    /// not count as truncation). 1 to [`MAX_SPAN_DEPTH`]: anything else
+    /// makes [`build`](Self::build) return
+    /// [`InitErrorKind::InvalidConfig`]. Defaults to
+    /// [`DEFAULT_SPAN_MAX_DEPTH`](crate::DEFAULT_SPAN_MAX_DEPTH).
+    /// Example: [`with_span_scope`](Self::with_span_scope).
     pub fn with_span_max_depth(self, depth: usize) -> Self {
         Self {
             spans: SpanConfig {
-                max_depth: depth.clamp(1, MAX_SPAN_DEPTH),
+                max_depth: depth,
                 ..self.spans
             },
             ..self
@@ -561,7 +578,8 @@ impl DltLayerBuilder {
     /// ([`CLOSE_BUSY_FIELD`](crate::CLOSE_BUSY_FIELD),
     /// [`CLOSE_IDLE_FIELD`](crate::CLOSE_IDLE_FIELD)), at the span's
     /// level on the span's context. Off by default: it costs two clock
-    /// reads per enter and exit of every span.
+    /// reads per enter and exit of every span. Example:
+    /// [`with_span_scope`](Self::with_span_scope).
     pub fn with_span_close_records(self, on: bool) -> Self {
         Self {
             spans: SpanConfig {
@@ -638,6 +656,7 @@ impl DltLayerBuilder {
         };
         let contexts = self.context_table(&levels)?;
         self.limits.check()?;
+        check_span_depth(self.spans.max_depth)?;
         Ok(Validated {
             dir: self.pipe_dir.unwrap_or_else(default_pipe_dir),
             app,
@@ -784,6 +803,26 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// The span depth is 1 to [`MAX_SPAN_DEPTH`].
+///
+/// # Errors
+///
+/// [`InitErrorKind::InvalidConfig`] naming the option, the value and the
+/// range.
+fn check_span_depth(depth: usize) -> Result<(), InitError> {
+    if depth == 0 {
+        return Err(config(
+            "with_span_max_depth(0): the span depth must be at least 1 (turn the scope off with with_span_scope(SpanScope::Off))",
+        ));
+    }
+    above_max(
+        "with_span_max_depth",
+        depth,
+        MAX_SPAN_DEPTH,
+        "MAX_SPAN_DEPTH",
+    )
 }
 
 /// An error when `value` of `option` is above `max` (the constant `name`).
@@ -1301,6 +1340,24 @@ mod limit_tests {
     }
 
     #[test]
+    fn a_span_depth_outside_1_to_max_is_an_error_naming_it_and_the_edges_build() {
+        let d = dir();
+        let b = || DltLayer::builder("DEEP").with_pipe_dir(d.path());
+        let e = err(b().with_span_max_depth(0));
+        assert_eq!(e.kind(), InitErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("with_span_max_depth(0)"), "{e}");
+        let e = err(b().with_span_max_depth(MAX_SPAN_DEPTH + 1));
+        assert_eq!(
+            e.to_string(),
+            "with_span_max_depth: 33 is above the maximum 32 (MAX_SPAN_DEPTH)"
+        );
+        for depth in [1, MAX_SPAN_DEPTH] {
+            let (_, guard) = b().with_span_max_depth(depth).build().expect("in range");
+            drop(guard);
+        }
+    }
+
+    #[test]
     fn every_size_above_its_maximum_is_an_error_naming_option_value_and_limit() {
         let d = dir();
         let b = || DltLayer::builder("LIM").with_pipe_dir(d.path());
@@ -1393,6 +1450,10 @@ mod limit_tests {
         ]
     }
 
+    fn span_depth() -> impl Strategy<Value = usize> {
+        prop_oneof![3 => 0..=MAX_SPAN_DEPTH + 1, 1 => size()]
+    }
+
     fn frame_size() -> impl Strategy<Value = usize> {
         prop_oneof![3 => MIN_FRAME_LIMIT - 1..=FRAME_CAP + 1, 1 => size()]
     }
@@ -1435,14 +1496,16 @@ mod limit_tests {
         /// never a panic or an abort (an abort would end the test run).
         #[test]
         fn build_returns_for_any_value_of_every_option(
-            app in id(), desc in text(), ecu in id(),
-            ctx in id(), prefix in text(), ctx_desc in text(),
-            def_ctx in id(),
+            (app, ecu, ctx, def_ctx) in (id(), id(), id(), id()),
+            (desc, prefix, ctx_desc) in (text(), text(), text()),
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
             backoff in backoff(), shutdown in duration(), sndbuf in size(),
+            spans in (span_depth(), any::<bool>()),
         ) {
             let d = dir();
             let b = DltLayer::builder(app.as_str())
+                .with_span_max_depth(spans.0)
+                .with_span_close_records(spans.1)
                 .with_socket_send_buffer(sndbuf)
                 .with_pipe_dir(d.path())
                 .with_app_description(&desc)
@@ -1483,9 +1546,11 @@ mod limit_tests {
         fn sizes_and_timings_build_exactly_when_within_their_documented_ranges(
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
             backoff in backoff(), shutdown in duration(), sndbuf in size(),
+            span_depth in span_depth(),
         ) {
             let d = dir();
             let r = DltLayer::builder("SIZE")
+                .with_span_max_depth(span_depth)
                 .with_socket_send_buffer(sndbuf)
                 .with_pipe_dir(d.path())
                 .with_channel_capacity(channel)
@@ -1503,7 +1568,8 @@ mod limit_tests {
                 && backoff.0 <= backoff.1
                 && backoff.1 <= MAX_RECONNECT_BACKOFF
                 && shutdown <= MAX_SHUTDOWN_TIMEOUT
-                && sndbuf <= MAX_SOCKET_SEND_BUFFER;
+                && sndbuf <= MAX_SOCKET_SEND_BUFFER
+                && (1..=MAX_SPAN_DEPTH).contains(&span_depth);
             match r {
                 Ok((_, guard)) => {
                     prop_assert!(within, "built out of range");

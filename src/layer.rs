@@ -36,6 +36,14 @@ use crate::sys;
 /// name (`taktora_log.fatal`) after `target:`, `parent:` or `name:` with
 /// "local ambiguity when calling macro", which broke every such form of
 /// `fatal!`.
+///
+/// # Examples
+///
+/// ```
+/// // What `taktora_log::fatal!(code = 7, "reset")` expands to.
+/// tracing::error!(taktora_log_fatal = true, code = 7, "reset");
+/// assert_eq!(taktora_log::FATAL_FIELD, "taktora_log_fatal");
+/// ```
 pub const FATAL_FIELD: &str = "taktora_log_fatal";
 
 /// The name of the field `tracing` gives an event's message.
@@ -128,6 +136,19 @@ impl DltLayer {
 
     /// The per-layer filter that applies the DLT context levels as
     /// `tracing` interest (see the type's docs).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
+    /// let levels = layer.levels();
+    /// tracing_subscriber::registry()
+    ///     .with(layer.with_filter(levels))
+    ///     .init();
+    /// # Ok::<(), taktora_log::InitError>(())
+    /// ```
     pub fn levels(&self) -> DltLevels {
         DltLevels {
             contexts: self.inner.contexts.clone(),
@@ -135,6 +156,15 @@ impl DltLayer {
     }
 
     /// A snapshot of the pipeline's counters.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
+    /// let s = layer.stats();
+    /// println!("emitted {} written {} queued {}", s.emitted, s.written, s.queued);
+    /// # Ok::<(), taktora_log::InitError>(())
+    /// ```
     pub fn stats(&self) -> crate::Stats {
         self.inner.producer.stats()
     }
@@ -367,10 +397,14 @@ impl DltLayer {
 }
 
 /// The argument of a span's close record that carries its busy time, in
-/// microseconds.
+/// microseconds. Sent only with
+/// [`with_span_close_records(true)`](crate::DltLayerBuilder::with_span_close_records),
+/// which has an example.
 pub const CLOSE_BUSY_FIELD: &str = "time.busy_us";
 /// The argument of a span's close record that carries its idle time, in
-/// microseconds.
+/// microseconds. Sent only with
+/// [`with_span_close_records(true)`](crate::DltLayerBuilder::with_span_close_records),
+/// which has an example.
 pub const CLOSE_IDLE_FIELD: &str = "time.idle_us";
 
 /// The position of the context an event with metadata `meta` goes to:
@@ -653,6 +687,10 @@ impl Visit for OnePassVisitor<'_, '_> {
 /// `L` for a target whose context is at level `C` passes when
 /// `L != Off && L <= C`. The daemon can change `C` at runtime; the
 /// flusher then rebuilds `tracing`'s interest cache.
+///
+/// # Examples
+///
+/// See [`DltLayer::levels`].
 #[derive(Clone)]
 pub struct DltLevels {
     contexts: Arc<ContextTable>,

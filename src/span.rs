@@ -33,7 +33,8 @@ pub const DEFAULT_SPAN_MAX_DEPTH: usize = 8;
 
 /// The largest span depth an event carries; a larger
 /// [`with_span_max_depth`](crate::DltLayerBuilder::with_span_max_depth) is
-/// lowered to it. The scope is walked on the stack, one slot per span.
+/// an [`InvalidConfig`](crate::InitErrorKind::InvalidConfig) error. The scope
+/// is walked on the stack, one slot per span.
 pub const MAX_SPAN_DEPTH: usize = 32;
 
 /// The most bytes one span field (or the span's name) takes in a frame,

@@ -23,6 +23,14 @@ use std::time::{Duration, Instant};
 
 /// How often the flusher reads the application FIFO (log levels from the
 /// daemon) and checks whether the daemon was restarted while it was idle.
+///
+/// # Examples
+///
+/// A level set with `dlt-control` applies within about this long:
+///
+/// ```
+/// assert!(taktora_log::HOUSEKEEPING_INTERVAL <= std::time::Duration::from_millis(100));
+/// ```
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long the flusher keeps polling after it last took records.
