@@ -13,7 +13,9 @@
 //! 3. reconnect when the backoff is over;
 //! 4. move records from the channel into the ring;
 //! 5. write to the daemon: after every (re)connect REGISTER_APPLICATION
-//!    and every REGISTER_CONTEXT first, then, when records were lost since
+//!    and every REGISTER_CONTEXT first, then wait for the daemon's first
+//!    answer (records stay in the ring; see [`FIFO_REPLY_WAIT`] for a
+//!    FIFO daemon that never answers), then, when records were lost since
 //!    the last report, one OVERFLOW (only when records were dropped, as
 //!    libdlt does) and one `taktora.log.dropped` summary record, then the
 //!    ring in FIFO order (REQ_0815);
@@ -544,9 +546,10 @@ impl Flusher {
                 }
                 sent
             } else if link.protocol_v2 || link.unanswered.is_some() {
-                let cause = match link.protocol_v2 {
-                    true => Loss::ProtocolV2,
-                    false => Loss::NoAnswer,
+                let cause = if link.protocol_v2 {
+                    Loss::ProtocolV2
+                } else {
+                    Loss::NoAnswer
                 };
                 let n = self.ring.pop_front_n(self.ring.len());
                 self.counters.losses.record(cause, n as u64);
