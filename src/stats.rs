@@ -121,7 +121,8 @@ pub struct Stats {
     pub daemon_speaks_protocol_v2: bool,
     /// The connected FIFO daemon has not answered our registration within
     /// 5 s: no record is written to it (they are counted in
-    /// `dropped_no_answer`) until it answers, which clears the flag. The
+    /// `dropped_no_answer`) until it answers; an answer or the next
+    /// connect clears the flag, and the stderr line is printed once. The
     /// likely cause is a dlt-daemon 3.0.0 started with `-x 2` (protocol
     /// v2); a daemon that cannot open our FIFO `dltpipes/dlt<pid>` looks
     /// the same.

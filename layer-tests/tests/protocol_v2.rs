@@ -208,3 +208,89 @@ fn a_fifo_daemon_that_answers_late_is_written_to_again_after_a_summary() {
     );
     assert_eq!(s.summaries, 1, "{s:?}");
 }
+
+/// Makes [`no_answer_child`] run.
+const CHILD_ENV: &str = "TAKTORA_PROTOCOL_V2_CHILD";
+
+/// Runs [`no_answer_child`] in a child process and reads its stderr: the
+/// line about a daemon that does not answer names the likely cause and
+/// what to do, and comes once, though two daemons in a row never answer.
+#[test]
+fn a_fifo_daemon_that_never_answers_is_named_on_stderr_once() {
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "no_answer_child",
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .output()
+        .expect("run the child test");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("taktora-log:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "once: {stderr}");
+    for word in [
+        "did not answer",
+        "-x 2",
+        "dropped_no_answer",
+        "without -x 2",
+    ] {
+        assert!(lines[0].contains(word), "{word:?} in {:?}", lines[0]);
+    }
+}
+
+/// The scenario for the test above; does nothing unless [`CHILD_ENV`] is
+/// set. Two fake daemons in a row read nothing, so neither answers.
+#[test]
+#[ignore = "run by a_fifo_daemon_that_never_answers_is_named_on_stderr_once"]
+fn no_answer_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = FakeDaemon::start(dir.path(), None);
+    let (layer, guard) = DltLayer::builder("PV2E")
+        .with_pipe_dir(dir.path())
+        .with_reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .build()
+        .expect("build the layer");
+    log_recs(&layer, 0, 3);
+    wait_until(
+        ARRIVAL,
+        "the first daemon judged not answering",
+        || guard.stats(),
+        |s| s.daemon_not_answering && s.dropped_no_answer == 3,
+    );
+    drop(fake);
+    std::fs::remove_file(dir.path().join("dlt")).expect("remove the dead FIFO");
+    let _fake = FakeDaemon::start(dir.path(), None);
+    // A new daemon is not judged before its own wait is over.
+    wait_until(
+        ARRIVAL,
+        "the reconnect, which clears the flag",
+        || guard.stats(),
+        |s| s.connects == 2 && !s.daemon_not_answering,
+    );
+    log_recs(&layer, 3, 1);
+    wait_until(
+        ARRIVAL,
+        "the second daemon judged not answering",
+        || guard.stats(),
+        |s| s.daemon_not_answering && s.dropped_no_answer == 4,
+    );
+    assert_eq!(guard.stats().written, 0);
+}

@@ -430,6 +430,8 @@ impl Flusher {
         };
         match DaemonLink::open(&self.cfg.dir, self.cfg.socket_send_buffer) {
             Ok(mut daemon) => {
+                // Whether this daemon answers is not known yet.
+                self.counters.not_answering.store(false, Relaxed);
                 Counters::bump(&self.counters.connects);
                 if daemon.as_control_socket().is_some() {
                     self.levels.new_stream();
