@@ -11,8 +11,9 @@
 //!
 //! Only drops caused by a full buffer ([`Loss::QueueFull`],
 //! [`Loss::RingFull`]), by the daemon's trace-load limit
-//! ([`Loss::TraceLoad`], recorded by the flusher only) and unconfirmed
-//! records are *reportable*: the
+//! ([`Loss::TraceLoad`], recorded by the flusher only), by a FIFO daemon
+//! that did not answer ([`Loss::NoAnswer`]: reported once a daemon
+//! answers) and unconfirmed records are *reportable*: the
 //! flusher is still there to write a summary. A drop for want of a
 //! flusher, or at shutdown, is final and shows only in [`Stats`].
 //!
@@ -37,6 +38,10 @@ pub(crate) enum Loss {
     TraceLoad,
     /// The daemon speaks DLT protocol v2, which would misread the record.
     ProtocolV2,
+    /// A FIFO daemon never answered our registration, so it cannot reach
+    /// us and may not read us either (likely protocol v2, see
+    /// `Stats::daemon_not_answering`): the record was not written to it.
+    NoAnswer,
 }
 
 /// What one summary record is about to report; handed back to
@@ -74,9 +79,10 @@ pub(crate) struct LossLedger {
     at_shutdown: AtomicU64,
     trace_load: AtomicU64,
     protocol_v2: AtomicU64,
+    no_answer: AtomicU64,
     /// Trace-load drops covered by committed reports.
     trace_load_reported: AtomicU64,
-    /// Reportable drops ever (`queue_full + ring_full`, in index order).
+    /// Reportable drops ever (in index order).
     reportable: AtomicU64,
     /// Reportable drops covered by committed reports.
     reported: AtomicU64,
@@ -100,6 +106,7 @@ pub(crate) struct LossCounts {
     pub(crate) at_shutdown: u64,
     pub(crate) trace_load: u64,
     pub(crate) protocol_v2: u64,
+    pub(crate) no_answer: u64,
     pub(crate) unconfirmed: u64,
 }
 
@@ -112,6 +119,7 @@ impl LossCounts {
             + self.at_shutdown
             + self.trace_load
             + self.protocol_v2
+            + self.no_answer
     }
 }
 
@@ -124,6 +132,7 @@ impl LossLedger {
             at_shutdown: AtomicU64::new(0),
             trace_load: AtomicU64::new(0),
             protocol_v2: AtomicU64::new(0),
+            no_answer: AtomicU64::new(0),
             trace_load_reported: AtomicU64::new(0),
             reportable: AtomicU64::new(0),
             reported: AtomicU64::new(0),
@@ -151,9 +160,13 @@ impl LossLedger {
             Loss::AtShutdown => &self.at_shutdown,
             Loss::TraceLoad => &self.trace_load,
             Loss::ProtocolV2 => &self.protocol_v2,
+            Loss::NoAnswer => &self.no_answer,
         };
         counter.fetch_add(n, Relaxed);
-        if matches!(cause, Loss::QueueFull | Loss::RingFull | Loss::TraceLoad) {
+        if matches!(
+            cause,
+            Loss::QueueFull | Loss::RingFull | Loss::TraceLoad | Loss::NoAnswer
+        ) {
             let k = self.reportable.fetch_add(n, Relaxed);
             if k == self.first_index.load(Relaxed) {
                 self.first_at.store(now_unix_nanos(), Relaxed);
@@ -235,6 +248,7 @@ impl LossLedger {
             at_shutdown: self.at_shutdown.load(Relaxed),
             trace_load: self.trace_load.load(Relaxed),
             protocol_v2: self.protocol_v2.load(Relaxed),
+            no_answer: self.no_answer.load(Relaxed),
             unconfirmed: self.unconfirmed_total.load(Relaxed),
         }
     }
@@ -301,6 +315,16 @@ mod tests {
             Some(1),
             "protocol v2 is final"
         );
+    }
+
+    #[test]
+    fn no_answer_drops_are_counted_and_reported_once_a_daemon_answers() {
+        let l = LossLedger::new();
+        l.record(Loss::NoAnswer, 4);
+        let c = l.counts();
+        assert_eq!((c.no_answer, c.dropped()), (4, 4));
+        let r = l.report().expect("reportable");
+        assert_eq!((r.dropped, r.trace_load), (4, 0));
     }
 
     #[test]

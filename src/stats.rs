@@ -14,7 +14,7 @@ use crate::ledger::LossLedger;
 /// Conservation: every record the layer accepted is, at any instant,
 /// counted in exactly one of `written`, `dropped_queue_full`,
 /// `dropped_ring_full`, `dropped_no_flusher`, `lost_at_shutdown`,
-/// `dropped_trace_load`, `dropped_protocol_v2`, or is
+/// `dropped_trace_load`, `dropped_protocol_v2`, `dropped_no_answer`, or is
 /// still on its way (`queued` in the channel, `buffered` in the ring, or
 /// being written by the flusher). See `docs/guarantees.md`.
 ///
@@ -54,6 +54,14 @@ pub struct Stats {
     /// speak yet and which would misread them; see
     /// `daemon_speaks_protocol_v2`. Never counted as written.
     pub dropped_protocol_v2: u64,
+    /// Records dropped because the daemon, on a FIFO, did not answer our
+    /// registration within 5 s (every protocol-v1 daemon answers it with
+    /// LOG_STATE): such a daemon cannot reach us, and it is most likely a
+    /// dlt-daemon 3.0.0 started with `-x 2` (protocol v2), which misreads
+    /// our messages; see `daemon_not_answering`. Never counted as
+    /// written; reported in the next `taktora.log.dropped` record's
+    /// `count` once a daemon answers.
+    pub dropped_no_answer: u64,
     /// Of the `written` records, how many may have died unread in the FIFO
     /// of a daemon that then went away (an upper bound: no application
     /// can know whether the daemon read them). Reported, like drops, in
@@ -108,8 +116,17 @@ pub struct Stats {
     /// no record is written to it until the layer connects to another
     /// daemon (they are counted in `dropped_protocol_v2`). Detected on
     /// UNIX-socket daemons, which answer on the connection; a FIFO daemon
-    /// in v2 mode cannot find our FIFO and never answers (not detected).
+    /// in v2 mode cannot find our FIFO and never answers, which
+    /// `daemon_not_answering` reports.
     pub daemon_speaks_protocol_v2: bool,
+    /// The connected FIFO daemon has not answered our registration within
+    /// 5 s: no record is written to it (they are counted in
+    /// `dropped_no_answer`) until it answers; an answer or the next
+    /// connect clears the flag, and the stderr line is printed once. The
+    /// likely cause is a dlt-daemon 3.0.0 started with `-x 2` (protocol
+    /// v2); a daemon that cannot open our FIFO `dltpipes/dlt<pid>` looks
+    /// the same.
+    pub daemon_not_answering: bool,
     /// Spans whose `dlt.ctx` field named no context registered at build
     /// time (or was not a valid context ID); their events went to their
     /// target's context instead.
@@ -154,6 +171,7 @@ pub(crate) struct Counters {
     pub(crate) initial_levels_ignored: AtomicU64,
     pub(crate) partial_writes: AtomicU64,
     pub(crate) protocol_v2: AtomicBool,
+    pub(crate) not_answering: AtomicBool,
     pub(crate) span_contexts_unknown: AtomicU64,
     pub(crate) losses: LossLedger,
 }
@@ -179,6 +197,7 @@ impl Counters {
             initial_levels_ignored: AtomicU64::new(0),
             partial_writes: AtomicU64::new(0),
             protocol_v2: AtomicBool::new(false),
+            not_answering: AtomicBool::new(false),
             span_contexts_unknown: AtomicU64::new(0),
             losses: LossLedger::new(),
         }
@@ -216,6 +235,8 @@ impl Counters {
             dropped_trace_load: losses.trace_load,
             dropped_protocol_v2: losses.protocol_v2,
             daemon_speaks_protocol_v2: self.protocol_v2.load(Relaxed),
+            dropped_no_answer: losses.no_answer,
+            daemon_not_answering: self.not_answering.load(Relaxed),
             unconfirmed: losses.unconfirmed,
             truncated: self.truncated.load(Relaxed),
             reentrant: self.reentrant.load(Relaxed),

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use taktora_log::FlushGuard;
 
-/// Waits until the layer behind `guard` has connected to its daemon.
+/// Waits until the layer behind `guard` has connected to its daemon and
+/// the daemon answered the registration (its LOG_STATE arrived): only
+/// then does the layer write records to it.
 ///
 /// # Panics
 ///
 /// After 20 s without a connection.
 pub(crate) fn wait_connected(guard: &FlushGuard) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while guard.stats().connects == 0 {
+    while guard.stats().connects == 0 || guard.stats().log_state < 0 {
         assert!(Instant::now() < deadline, "layer did not connect");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -6,6 +6,12 @@
 //! LOG messages decode with `dlt_parse` ([`Msg::packet`]), an independent
 //! decoder; the envelope and registration bodies are checked by offset.
 //! No process is started, so these tests need no installed tool.
+//!
+//! Like a real daemon, the fake one answers each REGISTER_APPLICATION it
+//! reads with LOG_STATE in the application's FIFO `dltpipes/dlt<pid>`
+//! (PROTOCOL.md §7.2): the layer writes no record to a FIFO daemon
+//! before that answer. A test that flushes before it reads lets the fake
+//! daemon read meanwhile with [`FakeDaemon::serve`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -31,6 +37,8 @@ pub const REGISTER_CONTEXT: u32 = 4;
 pub const UNREGISTER_CONTEXT: u32 = 5;
 /// Message type of OVERFLOW (the count of dropped messages follows).
 pub const OVERFLOW: u32 = 8;
+/// Message type of LOG_STATE (daemon → application).
+pub const LOG_STATE: u32 = 12;
 
 /// The envelope every message starts with: `DUH` and version 1.
 const PATTERN: &[u8; 4] = b"DUH\x01";
@@ -117,15 +125,28 @@ impl FakeDaemon {
     /// On timeout (with the bytes of the partial message), on a read
     /// error, and when the stream is not a sequence of messages.
     pub fn read_one(&mut self, timeout: Duration) -> Msg {
-        let deadline = Instant::now() + timeout;
+        self.next_msg(Instant::now() + timeout).unwrap_or_else(|| {
+            panic!(
+                "fake daemon at {}: timed out after {timeout:?} waiting for a message; \
+                 have {} bytes of the next one: {:02x?}",
+                self.path.display(),
+                self.buf.len(),
+                self.buf
+            )
+        })
+    }
+
+    /// Reads exactly one message, or returns `None` at `deadline`;
+    /// answers a REGISTER_APPLICATION.
+    fn next_msg(&mut self, deadline: Instant) -> Option<Msg> {
         loop {
             let wanted = wanted_len(&self.buf);
             if self.buf.len() >= wanted {
                 let bytes: Vec<u8> = self.buf.drain(..wanted).collect();
-                return Msg {
+                return Some(self.answer(Msg {
                     kind: kind_of(&bytes),
                     bytes,
-                };
+                }));
             }
             let mut chunk = vec![0u8; wanted - self.buf.len()];
             let left = deadline.saturating_duration_since(Instant::now());
@@ -144,15 +165,80 @@ impl FakeDaemon {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => panic!("read {}: {e}", self.path.display()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "fake daemon at {}: timed out after {timeout:?} waiting for a message; \
-                 have {} bytes of the next one: {:02x?}",
-                self.path.display(),
-                self.buf.len(),
-                self.buf
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
         }
+    }
+
+    /// What a real daemon does after it read `msg`: for a
+    /// REGISTER_APPLICATION, write LOG_STATE 0 into the application's FIFO
+    /// `dltpipes/dlt<pid>` (as the daemon, ignoring a FIFO it cannot open).
+    fn answer(&self, msg: Msg) -> Msg {
+        if msg.kind == REGISTER_APPLICATION && msg.bytes.len() >= 16 {
+            self.write_log_state(msg.i32_at(12));
+        }
+        msg
+    }
+
+    /// Answers this process's registration as if it had been read,
+    /// leaving its bytes in the pipe: a daemon that answered and then
+    /// stalled, for tests that need a full pipe. Call it once the
+    /// registration is in the pipe ([`unread`](Self::unread) > 0).
+    pub fn answer_registration(&self) {
+        self.write_log_state(std::process::id() as i32);
+    }
+
+    /// Writes LOG_STATE 0 into `dltpipes/dlt<pid>`, if it can be opened.
+    fn write_log_state(&self, pid: i32) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let fifo = dir.join("dltpipes").join(format!("dlt{pid}"));
+        let mut log_state = PATTERN.to_vec();
+        log_state.extend_from_slice(&LOG_STATE.to_ne_bytes());
+        log_state.push(0);
+        if let Ok(mut f) = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+        {
+            let _ = f.write_all(&log_state);
+        }
+    }
+
+    /// Runs `f` (a flush, say) while this fake daemon reads, as a real one
+    /// would, on another thread; returns what `f` returned and every
+    /// message read, the rest of the pipe included once `f` returned.
+    ///
+    /// # Panics
+    ///
+    /// As [`drain`](Self::drain), or when the reading thread panicked.
+    pub fn serve<R>(&mut self, f: impl FnOnce() -> R) -> (R, Vec<Msg>) {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (r, mut msgs) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut msgs = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let deadline = Instant::now() + crate::POLL_INTERVAL;
+                    msgs.extend(self.next_msg(deadline));
+                }
+                msgs
+            });
+            /// Stops the reading thread even when `f` panics (the scope
+            /// would otherwise wait for it forever).
+            struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let r = {
+                let _stop = Stop(&stop);
+                f()
+            };
+            (r, reader.join().expect("the fake daemon's reading thread"))
+        });
+        msgs.extend(self.drain());
+        (r, msgs)
     }
 
     /// Reads messages, one at a time, until `done` accepts all read so
@@ -208,10 +294,10 @@ impl FakeDaemon {
                 self.buf
             );
             let bytes: Vec<u8> = self.buf.drain(..wanted).collect();
-            out.push(Msg {
+            out.push(self.answer(Msg {
                 kind: kind_of(&bytes),
                 bytes,
-            });
+            }));
         }
         out
     }

@@ -234,9 +234,9 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_connected() {
     let (layer, guard) = builder("ALC1", daemon.dir()).build().expect("build layer");
     wait_until(
         CONNECT,
-        "the flusher to connect",
+        "the flusher to connect and the daemon to answer",
         || guard.stats(),
-        |s| s.connects >= 1,
+        |s| s.connects >= 1 && s.log_state >= 0,
     );
     let n = allocations_under(layer);
     let stats = shut_down(guard);
@@ -290,9 +290,9 @@ fn req_0813_error_and_fatal_do_not_allocate_with_the_daemon_stalled() {
     let (layer, guard) = builder("ALC4", daemon.dir()).build().expect("build layer");
     wait_until(
         CONNECT,
-        "the flusher to connect",
+        "the flusher to connect and the daemon to answer",
         || guard.stats(),
-        |s| s.connects >= 1,
+        |s| s.connects >= 1 && s.log_state >= 0,
     );
     daemon.pause().expect("SIGSTOP the daemon");
     let n = allocations_under(layer);

@@ -506,7 +506,7 @@ mod degraded {
         }
         layer_tests::reset_sigpipe_to_default();
         let dir = temp_dir("epipe");
-        let reader = FakeDaemon::start(dir.path(), None);
+        let mut reader = FakeDaemon::start(dir.path(), None);
         let (layer, guard) = DltLayer::builder("E2PI")
             .with_pipe_dir(dir.path())
             .with_shutdown_timeout(Duration::from_millis(200))
@@ -516,7 +516,7 @@ mod degraded {
         with_layer(layer.clone(), || {
             tracing::info!("while the reader is there")
         });
-        flush_all(&guard, "the first record");
+        reader.serve(|| flush_all(&guard, "the first record"));
         // The daemon "crashes": its FIFO stays, nobody reads it.
         drop(reader);
         with_layer(layer, || tracing::info!("after the reader left"));
@@ -608,10 +608,9 @@ mod fake_daemon {
             tracing::warn!(target: "fake", delta = -3i64, "drift");
             tracing::error!(target: "elsewhere", ok = true, ratio = 0.5f64, "failed");
         });
-        flush_all(&guard, "three events");
+        let ((), msgs) = daemon.serve(|| flush_all(&guard, "three events"));
         let pid = std::process::id() as i32;
 
-        let msgs = daemon.drain();
         let kinds: Vec<u32> = msgs.iter().map(|m| m.kind).collect();
         assert_eq!(
             kinds,

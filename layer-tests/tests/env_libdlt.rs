@@ -39,10 +39,9 @@ fn child() {
         tracing::debug!("debug-probe");
         tracing::debug!(target: "env::net", "net-debug-probe");
     });
-    let outcome = guard.flush(Duration::from_secs(20));
+    let (outcome, msgs) = daemon.serve(|| guard.flush(Duration::from_secs(20)));
     assert!(outcome.complete, "flush: {outcome:?}");
     let arrived: Vec<&str> = {
-        let msgs = daemon.drain();
         ["info-probe", "debug-probe", "net-debug-probe"]
             .into_iter()
             .filter(|p| {

@@ -31,10 +31,9 @@ fn a_none_printer_in_your_own_registry_changes_nothing() {
         tracing::warn!("first");
         tracing::info!(n = 2u32, "second");
     });
-    let outcome = guard.flush(Duration::from_secs(20));
+    let (outcome, msgs) = daemon.serve(|| guard.flush(Duration::from_secs(20)));
     assert!(outcome.complete, "flush: {outcome:?}");
-    let logs: Vec<bool> = daemon
-        .drain()
+    let logs: Vec<bool> = msgs
         .iter()
         .filter(|m| m.kind == LOG)
         .map(|m| m.contains("first") || m.contains("second"))

@@ -49,6 +49,19 @@ fn dropped(s: &Stats) -> u64 {
     s.dropped_queue_full + s.dropped_ring_full
 }
 
+/// Waits for the registration in `fake`'s pipe, then answers it without
+/// reading it (a daemon that answered and then stalled): the flusher
+/// writes records only after the answer.
+fn answer_unread_registration(fake: &FakeDaemon) {
+    wait_until(
+        ARRIVAL,
+        "the registration in the pipe",
+        || fake.unread(),
+        |unread| *unread > 0,
+    );
+    fake.answer_registration();
+}
+
 // === TEST_0812 ===
 
 /// Nanoseconds this thread has spent runnable but waiting for a CPU
@@ -158,6 +171,7 @@ fn test_0812_push_returns_within_5ms_while_transport_stuck() {
     let dir = temp_dir();
     let mut fake = FakeDaemon::start(dir.path(), Some(4096));
     let (layer, guard) = build(dir.path(), |b| b);
+    answer_unread_registration(&fake);
     let pad = "x".repeat(200);
     timed_errors(&layer, 0..50, &pad);
     // A one-page pipe holds the registration; a batch of records does not
@@ -242,6 +256,7 @@ fn test_0814_mid_drain_failure_keeps_unwritten_suffix_in_order() {
     // A one-page pipe: registration plus the first write of records fit,
     // the second write gets EAGAIN, so the flusher waits with [2, 3, 4].
     let mut fake = FakeDaemon::start(dir.path(), Some(4096));
+    answer_unread_registration(&fake);
     wait_until(
         ARRIVAL,
         "the first write of records",
@@ -366,6 +381,7 @@ fn req_0815_drops_while_connected_are_reported_at_the_next_write() {
     let (layer, guard) = build(dir.path(), |b| {
         b.with_channel_capacity(8).with_ring_capacity(8)
     });
+    answer_unread_registration(&fake);
     let pad = "c".repeat(200);
     // Connected, the daemon reads nothing: the one-page pipe fills, then
     // the ring; from then on the channel drops its oldest.
@@ -753,6 +769,7 @@ fn req_0815_a_failed_summary_write_keeps_the_count_for_the_next_daemon() {
         || (fake.unread(), guard.stats()),
         |(unread, s)| *unread > 1024 && s.connects == 1,
     );
+    fake.answer_registration();
     let s = guard.stats();
     assert_eq!((s.written, s.summaries), (0, 0), "{s:#?}");
     // That daemon goes away without reading anything.

@@ -260,9 +260,8 @@ mod fake_daemon {
         let builder = DltLayer::builder("SPFK").with_pipe_dir(dir.path());
         let (layer, guard) = configure(builder).build().expect("build the layer");
         with_layer(layer, f);
-        flush_all(&guard, "the span events");
-        let logs = daemon
-            .drain()
+        let ((), msgs) = daemon.serve(|| flush_all(&guard, "the span events"));
+        let logs = msgs
             .iter()
             .filter(|m| m.kind == LOG)
             .map(|m| decode(&m.packet()))
@@ -314,9 +313,8 @@ mod fake_daemon {
             tracing::info_span!("req", id = 1u64).in_scope(|| tracing::error!("both"));
         });
         for (guard, daemon) in [&guard_a, &guard_b].into_iter().zip(daemons.iter_mut()) {
-            flush_all(guard, "the event");
-            let logs: Vec<Vec<Arg>> = daemon
-                .drain()
+            let ((), msgs) = daemon.serve(|| flush_all(guard, "the event"));
+            let logs: Vec<Vec<Arg>> = msgs
                 .iter()
                 .filter(|m| m.kind == LOG)
                 .map(|m| decode(&m.packet()).args)

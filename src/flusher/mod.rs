@@ -13,7 +13,9 @@
 //! 3. reconnect when the backoff is over;
 //! 4. move records from the channel into the ring;
 //! 5. write to the daemon: after every (re)connect REGISTER_APPLICATION
-//!    and every REGISTER_CONTEXT first, then, when records were lost since
+//!    and every REGISTER_CONTEXT first, then wait for the daemon's first
+//!    answer (records stay in the ring; see [`FIFO_REPLY_WAIT`] for a
+//!    FIFO daemon that never answers), then, when records were lost since
 //!    the last report, one OVERFLOW (only when records were dropped, as
 //!    libdlt does) and one `taktora.log.dropped` summary record, then the
 //!    ring in FIFO order (REQ_0815);
@@ -59,8 +61,19 @@ pub(crate) const THREAD_NAME: &str = "taktora-log-flusher";
 /// How long records wait, after registering with a UNIX-socket daemon,
 /// for its first answer (every protocol-v1 daemon answers REGISTER_APPLICATION
 /// with LOG_STATE on the connection; a protocol-v2 daemon answers in v2),
-/// so that nothing is written to a daemon that would misread it.
+/// so that nothing is written to a daemon that would misread it. Without
+/// an answer by then, writing starts anyway.
 const REPLY_WAIT: Duration = Duration::from_secs(1);
+
+/// How long records wait, after registering with a FIFO daemon, for its
+/// first answer in our FIFO (every protocol-v1 daemon writes LOG_STATE
+/// there right after REGISTER_APPLICATION, PROTOCOL.md §7.2). The wait
+/// ends at the first answer, so a healthy daemon costs one round trip;
+/// the bound is generous so that a busy daemon on a loaded machine is
+/// never misjudged. Without an answer by then the daemon cannot reach us
+/// (a protocol-v2 daemon misreads our registration and never opens our
+/// FIFO): records are dropped as [`Loss::NoAnswer`] until it answers.
+const FIFO_REPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a shutdown that nobody asked for (every layer handle and the
 /// guard dropped without one) may take.
@@ -140,6 +153,10 @@ struct Link {
     v2_base: u64,
     /// This daemon answered in protocol v2: nothing is written to it.
     protocol_v2: bool,
+    /// This FIFO daemon did not answer within [`FIFO_REPLY_WAIT`], while
+    /// `LevelControl::replies` was at the count given: nothing is written
+    /// to it (records are dropped as [`Loss::NoAnswer`]) until it answers.
+    unanswered: Option<u64>,
 }
 
 /// A flush barrier waiting for `target` records to be resolved.
@@ -169,6 +186,8 @@ struct Flusher {
     pacing: Pacing,
     flushes: Vec<FlushRequest>,
     shutdown: Option<(Instant, flume::Sender<()>)>,
+    /// The stderr line about a daemon that does not answer was printed.
+    warned_no_answer: bool,
     ends: FlusherEnds,
 }
 
@@ -199,6 +218,7 @@ impl Flusher {
             pacing: Pacing::new(now),
             flushes: Vec::new(),
             shutdown: None,
+            warned_no_answer: false,
             ends,
         }
     }
@@ -352,15 +372,41 @@ impl Flusher {
     }
 
     /// After reading the daemon's messages: ends the wait for its first
-    /// answer, and notices a daemon that answered in protocol v2.
+    /// answer (on a FIFO, a wait that timed out makes the daemon
+    /// unanswered until it does answer), and notices a daemon that
+    /// answered in protocol v2.
     fn note_replies(&mut self) {
         let Conn::Up(link) = &mut self.conn else {
             return;
         };
+        let replies = self.levels.replies();
         if let Some((deadline, seen)) = link.awaiting_reply {
-            if self.levels.replies() > seen || Instant::now() >= deadline {
+            if replies > seen {
                 link.awaiting_reply = None;
+            } else if Instant::now() >= deadline {
+                link.awaiting_reply = None;
+                if link.daemon.as_control_socket().is_none() {
+                    link.unanswered = Some(seen);
+                    self.counters.not_answering.store(true, Relaxed);
+                    if !std::mem::replace(&mut self.warned_no_answer, true) {
+                        eprintln!(
+                            "taktora-log: the dlt-daemon at {} did not answer our registration \
+                             within {} s: most likely it is a dlt-daemon 3.0.0 started with -x 2 \
+                             (DLT protocol v2, which taktora-log does not speak), or it cannot \
+                             open our FIFO {}; records are dropped (Stats::dropped_no_answer) \
+                             until it answers; start the daemon without -x 2",
+                            self.cfg.dir.join("dlt").display(),
+                            FIFO_REPLY_WAIT.as_secs(),
+                            self.app_fifo.path().display()
+                        );
+                    }
+                }
             }
+        }
+        if matches!(link.unanswered, Some(seen) if replies > seen) {
+            // A slow daemon answered after all: write to it again.
+            link.unanswered = None;
+            self.counters.not_answering.store(false, Relaxed);
         }
         if !link.protocol_v2 && self.levels.v2_headers() > link.v2_base {
             link.protocol_v2 = true;
@@ -384,9 +430,15 @@ impl Flusher {
         };
         match DaemonLink::open(&self.cfg.dir, self.cfg.socket_send_buffer) {
             Ok(mut daemon) => {
+                // Whether this daemon answers is not known yet.
+                self.counters.not_answering.store(false, Relaxed);
                 Counters::bump(&self.counters.connects);
                 if daemon.as_control_socket().is_some() {
                     self.levels.new_stream();
+                } else {
+                    // What a previous daemon left in our FIFO is no
+                    // answer from this one.
+                    self.read_app_fifo();
                 }
                 self.conn = Conn::Up(Link {
                     daemon,
@@ -395,6 +447,7 @@ impl Flusher {
                     awaiting_reply: None,
                     v2_base: self.levels.v2_headers(),
                     protocol_v2: false,
+                    unanswered: None,
                 });
             }
             Err(e) => {
@@ -486,16 +539,22 @@ impl Flusher {
                     &mut self.recent,
                     &self.counters,
                 );
-                if link.registered == self.registration.len()
-                    && link.daemon.as_control_socket().is_some()
-                {
-                    link.awaiting_reply =
-                        Some((Instant::now() + REPLY_WAIT, self.levels.replies()));
+                if link.registered == self.registration.len() {
+                    let wait = match link.daemon.as_control_socket() {
+                        Some(_) => REPLY_WAIT,
+                        None => FIFO_REPLY_WAIT,
+                    };
+                    link.awaiting_reply = Some((Instant::now() + wait, self.levels.replies()));
                 }
                 sent
-            } else if link.protocol_v2 {
+            } else if link.protocol_v2 || link.unanswered.is_some() {
+                let cause = if link.protocol_v2 {
+                    Loss::ProtocolV2
+                } else {
+                    Loss::NoAnswer
+                };
                 let n = self.ring.pop_front_n(self.ring.len());
-                self.counters.losses.record(Loss::ProtocolV2, n as u64);
+                self.counters.losses.record(cause, n as u64);
                 link.congested = false;
                 return;
             } else if link.awaiting_reply.is_some() {
@@ -534,11 +593,15 @@ impl Flusher {
             ..
         }) = &self.conn
         {
-            // Wait for the daemon's first answer on the socket.
+            // Wait for the daemon's first answer: on the socket, or in our
+            // FIFO.
             let t = (*deadline)
                 .min(self.next_due())
                 .saturating_duration_since(now);
-            let fd = std::os::fd::AsFd::as_fd(daemon);
+            let fd = match daemon {
+                DaemonLink::Socket(s) => std::os::fd::AsFd::as_fd(s),
+                DaemonLink::Fifo(_) => std::os::fd::AsFd::as_fd(&self.app_fifo),
+            };
             let _ = sys::poll2(Some(fd), None, t.min(Duration::from_millis(10)));
             return self.read_app_fifo();
         }
@@ -586,7 +649,8 @@ impl Flusher {
         self.ends.discard_queued(Loss::AtShutdown);
         self.counters.buffered.store(0, Relaxed);
         if let Conn::Up(link) = &mut self.conn {
-            if link.registered == self.registration.len() && !link.protocol_v2 {
+            let misreads = link.protocol_v2 || link.unanswered.is_some();
+            if link.registered == self.registration.len() && !misreads {
                 batch::write_unregistration(&mut link.daemon, &self.cfg, self.pid);
             }
         }

@@ -221,7 +221,6 @@ impl AppFifo {
     }
 
     /// The FIFO's path.
-    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
