@@ -61,6 +61,7 @@ mod line;
 mod procfs;
 mod receiver;
 mod report;
+mod subscriber;
 mod sys;
 mod tool_path;
 mod tools;
@@ -75,6 +76,7 @@ pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOU
 pub use line::{parse_line, DltLine};
 pub use procfs::{cpu_time, is_child_process, own_threads_cpu_time, voluntary_switches};
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
+pub use subscriber::{flush_all, init_log_tracer, with_layer};
 pub use sys::{
     at_exit, exit_now, exit_through_libc, fork, kill_child, mkfifo, poll_readable,
     reset_sigpipe_to_default, set_pipe_size, thread_context_switches, thread_cpu_time,

@@ -10,42 +10,14 @@
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use layer_tests::fake_daemon::FakeDaemon;
-use taktora_log::{DltLayer, FlushGuard, LogLevel};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer;
+use layer_tests::{flush_all, init_log_tracer, with_layer};
+use taktora_log::{DltLayer, LogLevel};
 
 /// Generous bound for anything to arrive on a loaded 2-core machine.
 const ARRIVAL: Duration = Duration::from_secs(30);
-
-/// Installs the `log` → `tracing` bridge once per process. `LogTracer`
-/// dispatches to the thread's current default subscriber, so each test's
-/// local subscriber sees its own `log` records.
-fn init_log_tracer() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| tracing_log::LogTracer::init().expect("install LogTracer"));
-}
-
-/// Runs `f` with `layer` (filtered by its own DLT levels) as this thread's
-/// default subscriber.
-fn with_layer<R>(layer: DltLayer, f: impl FnOnce() -> R) -> R {
-    let levels = layer.levels();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
-    tracing::subscriber::with_default(subscriber, f)
-}
-
-/// Flushes and panics unless everything logged so far was written.
-fn flush_all(guard: &FlushGuard, what: &str) {
-    let outcome = guard.flush(ARRIVAL);
-    assert!(
-        outcome.complete && outcome.pending == 0,
-        "flushing {what} within {ARRIVAL:?}: {outcome:?}, stats {:?}",
-        guard.stats()
-    );
-}
 
 /// `<dir>/dltpipes/dlt<pid>`: this process's application FIFO.
 fn app_fifo_path(dir: &Path) -> PathBuf {
@@ -166,7 +138,7 @@ mod real_daemon {
             // No target: the module path `e2e::real_daemon` maps to E2E.
             taktora_log::fatal!("fatal-{}", "default");
         });
-        flush_all(&guard, "the level events");
+        flush_all(&guard, "the level events", ARRIVAL);
 
         let want = [
             exp(
@@ -249,7 +221,7 @@ mod real_daemon {
                 tracing::info!(seq, "burst");
             }
         });
-        flush_all(&guard, "the burst");
+        flush_all(&guard, "the burst", ARRIVAL);
         let s = guard.stats();
         assert_eq!(s.emitted, N, "{s:?}");
         assert_eq!(s.written, N, "{s:?}");
@@ -289,7 +261,7 @@ mod real_daemon {
             tracing::info!("{long}");
             tracing::info!("after");
         });
-        flush_all(&guard, "the long message");
+        flush_all(&guard, "the long message", ARRIVAL);
         let got = wait_logs(&receiver, &daemon, "E2TR", 2);
         assert_eq!(got.len(), 2, "one line per message, never split: {got:#?}");
         let cut = &got[0];
@@ -516,7 +488,7 @@ mod degraded {
         with_layer(layer.clone(), || {
             tracing::info!("while the reader is there")
         });
-        reader.serve(|| flush_all(&guard, "the first record"));
+        reader.serve(|| flush_all(&guard, "the first record", ARRIVAL));
         // The daemon "crashes": its FIFO stays, nobody reads it.
         drop(reader);
         with_layer(layer, || tracing::info!("after the reader left"));
@@ -608,7 +580,7 @@ mod fake_daemon {
             tracing::warn!(target: "fake", delta = -3i64, "drift");
             tracing::error!(target: "elsewhere", ok = true, ratio = 0.5f64, "failed");
         });
-        let ((), msgs) = daemon.serve(|| flush_all(&guard, "three events"));
+        let ((), msgs) = daemon.serve(|| flush_all(&guard, "three events", ARRIVAL));
         let pid = std::process::id() as i32;
 
         let kinds: Vec<u32> = msgs.iter().map(|m| m.kind).collect();

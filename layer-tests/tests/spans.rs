@@ -9,12 +9,12 @@
 //! `dlt-daemon` forwards, as raw bytes stored by `dlt-receive -o`, and
 //! decode them with the independent `dlt_parse` crate.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use dlt_parse::verbose::VerboseValue;
 use dlt_parse::DltPacketSlice;
-use taktora_log::{DltLayer, DltLayerBuilder, FlushGuard, SpanScope, Stats, TRUNCATION_MARKER};
+use layer_tests::{flush_all, init_log_tracer, with_layer};
+use taktora_log::{DltLayer, DltLayerBuilder, SpanScope, Stats, TRUNCATION_MARKER};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
@@ -99,30 +99,6 @@ fn decode(packet: &DltPacketSlice<'_>) -> Log {
         noar,
         args,
     }
-}
-
-/// Installs the `log` → `tracing` bridge once per process.
-fn init_log_tracer() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| tracing_log::LogTracer::init().expect("install LogTracer"));
-}
-
-/// Runs `f` with `layer` (filtered by its own DLT levels) as this thread's
-/// default subscriber.
-fn with_layer<R>(layer: DltLayer, f: impl FnOnce() -> R) -> R {
-    let levels = layer.levels();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
-    tracing::subscriber::with_default(subscriber, f)
-}
-
-/// Flushes and panics unless everything logged so far was written.
-fn flush_all(guard: &FlushGuard, what: &str) {
-    let outcome = guard.flush(ARRIVAL);
-    assert!(
-        outcome.complete && outcome.pending == 0,
-        "flushing {what} within {ARRIVAL:?}: {outcome:?}, stats {:?}",
-        guard.stats()
-    );
 }
 
 /// `#[instrument]` with typed arguments and an extra field.
@@ -260,7 +236,7 @@ mod fake_daemon {
         let builder = DltLayer::builder("SPFK").with_pipe_dir(dir.path());
         let (layer, guard) = configure(builder).build().expect("build the layer");
         with_layer(layer, f);
-        let ((), msgs) = daemon.serve(|| flush_all(&guard, "the span events"));
+        let ((), msgs) = daemon.serve(|| flush_all(&guard, "the span events", ARRIVAL));
         let logs = msgs
             .iter()
             .filter(|m| m.kind == LOG)
@@ -313,7 +289,7 @@ mod fake_daemon {
             tracing::info_span!("req", id = 1u64).in_scope(|| tracing::error!("both"));
         });
         for (guard, daemon) in [&guard_a, &guard_b].into_iter().zip(daemons.iter_mut()) {
-            let ((), msgs) = daemon.serve(|| flush_all(guard, "the event"));
+            let ((), msgs) = daemon.serve(|| flush_all(guard, "the event", ARRIVAL));
             let logs: Vec<Vec<Arg>> = msgs
                 .iter()
                 .filter(|m| m.kind == LOG)
@@ -684,7 +660,7 @@ mod real_daemon {
                 tracing::error!(target: "app", "fallback");
             });
         });
-        flush_all(&guard, "the span events");
+        flush_all(&guard, "the span events", ARRIVAL);
         let stats = guard.stats();
         assert_eq!(stats.span_contexts_unknown, 1, "{stats:?}");
 
@@ -753,7 +729,7 @@ mod real_daemon {
             tracing::info_span!("job", id = 4u64).in_scope(|| tracing::error!("inside"));
             tracing::error!("marker");
         });
-        flush_all(&guard, "two events");
+        flush_all(&guard, "two events", ARRIVAL);
         // The marker comes last on the one FIFO: once it is stored, a
         // close record sent before it would be too.
         let logs = wait_logs(&capture, &daemon, "SPNC", 2);
@@ -828,7 +804,7 @@ mod real_daemon {
             });
             tracing::debug!("after");
         });
-        flush_all(&guard, "the DEBUG event");
+        flush_all(&guard, "the DEBUG event", ARRIVAL);
         let logs = wait_logs(&capture, &daemon, "SPLV", 1);
         let got: Vec<Vec<Arg>> = logs.iter().map(|l| l.args.clone()).collect();
         assert_eq!(
@@ -873,7 +849,7 @@ mod real_daemon {
             });
             tracing::info!(target: "app", "outside");
         });
-        flush_all(&guard, "the events");
+        flush_all(&guard, "the events", ARRIVAL);
         let logs = wait_logs(&capture, &daemon, "SPCL", 2);
         let got: Vec<(String, Vec<Arg>)> = logs
             .iter()
