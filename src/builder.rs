@@ -2,7 +2,8 @@
 //! together (context table, application FIFO, channel, flusher thread,
 //! layer, guard). The only module that knows every other one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -745,6 +746,35 @@ impl Limits {
         if self.ring_capacity == 0 {
             return Err(config("the ring capacity must be at least 1"));
         }
+        self.check_maxima()?;
+        if self.ring_bytes < FRAME_CAP {
+            return Err(config(format!(
+                "the ring must have at least {FRAME_CAP} bytes (one largest frame), not {}",
+                self.ring_bytes
+            )));
+        }
+        if !(MIN_FRAME_LIMIT..=FRAME_CAP).contains(&self.max_frame) {
+            return Err(config(format!(
+                "the largest frame must be {MIN_FRAME_LIMIT} to {FRAME_CAP} bytes, not {}",
+                self.max_frame
+            )));
+        }
+        if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
+            return Err(config(format!(
+                "the reconnect backoff must start above 0 and not exceed its maximum ({:?} to {:?})",
+                self.reconnect_initial, self.reconnect_max
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every size and timing against its documented maximum.
+    ///
+    /// # Errors
+    ///
+    /// [`InitErrorKind::InvalidConfig`] naming the option, the value and
+    /// the limit.
+    fn check_maxima(&self) -> Result<(), InitError> {
         above_max(
             "with_channel_capacity",
             self.channel_capacity,
@@ -783,24 +813,6 @@ impl Limits {
             MAX_SHUTDOWN_TIMEOUT,
             "MAX_SHUTDOWN_TIMEOUT",
         )?;
-        if self.ring_bytes < FRAME_CAP {
-            return Err(config(format!(
-                "the ring must have at least {FRAME_CAP} bytes (one largest frame), not {}",
-                self.ring_bytes
-            )));
-        }
-        if !(MIN_FRAME_LIMIT..=FRAME_CAP).contains(&self.max_frame) {
-            return Err(config(format!(
-                "the largest frame must be {MIN_FRAME_LIMIT} to {FRAME_CAP} bytes, not {}",
-                self.max_frame
-            )));
-        }
-        if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
-            return Err(config(format!(
-                "the reconnect backoff must start above 0 and not exceed its maximum ({:?} to {:?})",
-                self.reconnect_initial, self.reconnect_max
-            )));
-        }
         Ok(())
     }
 }
@@ -872,26 +884,12 @@ impl Validated {
     /// [`InitErrorKind::Io`] when the application FIFO cannot be created.
     fn wire(self) -> Result<(DltLayer, Starter), InitError> {
         process::install();
-        let claim = claims::claim(&self.dir).map_err(|dir| {
-            config(format!(
-                "the pipe directory {} is already used by another live DLT layer of this process; \
-                 the daemon knows an application's FIFO by its process ID, so a process has one \
-                 application per pipe directory (drop the other layer's guard first)",
-                dir.display()
-            ))
-        })?;
-        let app_fifo = AppFifo::create(&self.dir, std::process::id()).map_err(|e| {
-            let fifo_dir = self.dir.join("dltpipes");
-            InitError::io(
-                format!("creating the application FIFO in {}", fifo_dir.display()),
-                e,
-            )
-        })?;
+        let claim = claim_pipe_dir(&self.dir)?;
+        let app_fifo = create_app_fifo(&self.dir)?;
         let counters = Arc::new(Counters::new());
-        counters.initial_levels_ignored.store(
-            self.initial_levels_ignored as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        counters
+            .initial_levels_ignored
+            .store(self.initial_levels_ignored as u64, Relaxed);
         let contexts = Arc::new(self.contexts);
         let (mut producer, ctl, mut ends) =
             channel::channel(self.limits.channel_capacity, counters.clone());
@@ -908,13 +906,7 @@ impl Validated {
             reconnect_max: self.limits.reconnect_max,
             socket_send_buffer: self.limits.socket_send_buffer,
         };
-        let recipe = Arc::new(Recipe {
-            cfg: cfg.clone(),
-            channel_capacity: self.limits.channel_capacity,
-            shutdown_timeout: self.limits.shutdown_timeout,
-            max_frame: self.limits.max_frame,
-            panic_hook: self.panic_hook,
-        });
+        let recipe = recipe(&cfg, &self.limits, self.panic_hook);
         let respawn = Arc::new(Respawn::new(recipe.clone()));
         producer.set_respawn(respawn.clone());
         let local_print = LocalPrinter::new(
@@ -946,6 +938,49 @@ impl Validated {
         );
         Ok((layer, starter))
     }
+}
+
+/// How a forked child rebuilds this pipeline for itself.
+fn recipe(cfg: &flusher::Config, limits: &Limits, panic_hook: bool) -> Arc<Recipe> {
+    Arc::new(Recipe {
+        cfg: cfg.clone(),
+        channel_capacity: limits.channel_capacity,
+        shutdown_timeout: limits.shutdown_timeout,
+        max_frame: limits.max_frame,
+        panic_hook,
+    })
+}
+
+/// Claims `dir` for this process's one application there.
+///
+/// # Errors
+///
+/// [`InitErrorKind::InvalidConfig`] when another live layer of this
+/// process holds it.
+fn claim_pipe_dir(dir: &Path) -> Result<claims::Claim, InitError> {
+    claims::claim(dir).map_err(|dir| {
+        config(format!(
+            "the pipe directory {} is already used by another live DLT layer of this process; \
+             the daemon knows an application's FIFO by its process ID, so a process has one \
+             application per pipe directory (drop the other layer's guard first)",
+            dir.display()
+        ))
+    })
+}
+
+/// Creates this process's application FIFO in `dir/dltpipes`.
+///
+/// # Errors
+///
+/// [`InitErrorKind::Io`] naming the directory.
+fn create_app_fifo(dir: &Path) -> Result<AppFifo, InitError> {
+    AppFifo::create(dir, std::process::id()).map_err(|e| {
+        let fifo_dir = dir.join("dltpipes");
+        InitError::io(
+            format!("creating the application FIFO in {}", fifo_dir.display()),
+            e,
+        )
+    })
 }
 
 /// How contexts start: `DLT_INITIAL_LOG_LEVEL`'s items over the builder's

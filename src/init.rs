@@ -25,7 +25,7 @@ use std::time::Duration;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-use crate::builder::DltLayerBuilder;
+use crate::builder::{DltLayerBuilder, Starter};
 use crate::error::{ErrorChain, InitError, InitErrorKind};
 use crate::guard::{FlushGuard, FlushOutcome};
 use crate::ids::{AppId, IntoId};
@@ -182,27 +182,7 @@ impl Init {
                 return Err(e);
             }
         };
-        match prepared {
-            Some((layer, mut starter)) => {
-                // Composed only when on: a `None` layer inside `and_then`
-                // next to a per-layer filter disables every callsite.
-                let installed = match starter.take_local_print() {
-                    Some(printer) => install(layer_with_levels(layer).and_then(printer)),
-                    None => install(layer_with_levels(layer)),
-                };
-                if !installed {
-                    return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
-                }
-                let guard = starter.start()?;
-                Ok(InitGuard::new(Backend::Dlt, log_bridge, Some(guard)))
-            }
-            None => {
-                if !install(console::layer()) {
-                    return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
-                }
-                Ok(InitGuard::new(Backend::Console, log_bridge, None))
-            }
-        }
+        install_backend(prepared, log_bridge)
     }
 
     /// Like [`try_init`](Self::try_init), but panics on error.
@@ -217,6 +197,40 @@ impl Init {
         match self.try_init() {
             Ok(g) => g,
             Err(e) => panic!("taktora_log::Init::init failed: {}", ErrorChain(&e)),
+        }
+    }
+}
+
+/// Installs the DLT layer (and its local printer) when `prepared`, else
+/// the console fallback, and starts the flusher once the layer is the
+/// global default; a subscriber set meanwhile by someone else wins.
+///
+/// # Errors
+///
+/// When the flusher thread cannot be started.
+fn install_backend(
+    prepared: Option<(DltLayer, Starter)>,
+    log_bridge: LogBridge,
+) -> Result<InitGuard, InitError> {
+    match prepared {
+        Some((layer, mut starter)) => {
+            // Composed only when on: a `None` layer inside `and_then`
+            // next to a per-layer filter disables every callsite.
+            let installed = match starter.take_local_print() {
+                Some(printer) => install(layer_with_levels(layer).and_then(printer)),
+                None => install(layer_with_levels(layer)),
+            };
+            if !installed {
+                return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+            }
+            let guard = starter.start()?;
+            Ok(InitGuard::new(Backend::Dlt, log_bridge, Some(guard)))
+        }
+        None => {
+            if !install(console::layer()) {
+                return Ok(InitGuard::new(Backend::PreExisting, log_bridge, None));
+            }
+            Ok(InitGuard::new(Backend::Console, log_bridge, None))
         }
     }
 }

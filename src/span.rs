@@ -535,9 +535,19 @@ pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
             return write_cached(w, &d.scope);
         }
     }
-    let leaf = Some(leaf);
+    write_walked(w, leaf, cfg)
+}
+
+/// The slow path of [`write_scope`], for a stale cache: walks the
+/// innermost `cfg.max_depth` spans from `leaf` on the stack and appends
+/// what fits of their arguments.
+fn write_walked<'a, R: LookupSpan<'a>>(
+    w: &mut LogWriter<'_>,
+    leaf: SpanRef<'a, R>,
+    cfg: &SpanConfig,
+) -> bool {
     let mut spans: ArrayVec<SpanRef<'a, R>, MAX_SPAN_DEPTH> = ArrayVec::new();
-    let mut next = leaf;
+    let mut next = Some(leaf);
     while let Some(span) = next {
         if spans.len() >= cfg.max_depth {
             break;
@@ -553,14 +563,20 @@ pub(crate) fn write_scope<'a, R: LookupSpan<'a>>(
             break;
         }
     }
-    // Innermost first: how many spans fit, the message and the event's
-    // own fields already being in the frame.
+    append_fitting(w, &exts, cfg.scope)
+}
+
+/// Appends, root first, the arguments of the innermost spans of `exts`
+/// (innermost first) that fit after what the frame holds; the outer ones
+/// are dropped and the marker follows. Returns whether span arguments
+/// were dropped or cut.
+fn append_fitting(w: &mut LogWriter<'_>, exts: &[Extensions<'_>], scope: SpanScope) -> bool {
     let mut wires: ArrayVec<(&[u8], u8, bool), MAX_SPAN_DEPTH> = ArrayVec::new();
     let (mut len, mut count) = (0usize, 0usize);
-    for ext in &exts {
+    for ext in exts {
         let wire = ext
             .get::<SpanData>()
-            .map_or((&[][..], 0, false), |d| d.wire(cfg.scope));
+            .map_or((&[][..], 0, false), |d| d.wire(scope));
         if !w.has_room_for_encoded(len + wire.0.len(), count + usize::from(wire.1)) {
             break;
         }
