@@ -99,6 +99,33 @@ struct Inner {
     span_epoch: SpanEpoch,
 }
 
+impl Inner {
+    /// The header of the next record on context `ctx` at `level`: takes
+    /// the context's next message counter and reads the clock.
+    #[inline]
+    fn header(&self, ctx: &crate::contexts::Context, level: LogLevel) -> LogHeader {
+        LogHeader {
+            ecu: self.ecu,
+            app: self.app,
+            ctx: ctx.id,
+            level,
+            counter: ctx.next_counter(),
+            session_id: self.pid,
+            timestamp: sys::monotonic_timestamp(),
+        }
+    }
+
+    /// Counts `frame` (and its truncation) and hands it to the channel.
+    #[inline]
+    fn emit(&self, frame: &Frame, truncated: bool) {
+        if truncated {
+            Counters::bump(&self.counters.truncated);
+        }
+        Counters::bump(&self.counters.emitted);
+        self.producer.push(frame);
+    }
+}
+
 impl fmt::Debug for DltLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DltLayer")
@@ -192,25 +219,14 @@ where
         if !ctx.passes(level) {
             return;
         }
-        let header = LogHeader {
-            ecu: inner.ecu,
-            app: inner.app,
-            ctx: ctx.id,
-            level,
-            counter: ctx.next_counter(),
-            session_id: inner.pid,
-            timestamp: sys::monotonic_timestamp(),
-        };
+        let header = inner.header(ctx, level);
         let mut frame = Frame::new();
         let mut leaf = leaf;
         let mut scope = |w: &mut LogWriter<'_>| {
             span::write_scope(w, leaf.take(), &inner.spans, &inner.span_epoch)
         };
-        if encode(&mut frame, inner.max_frame, &header, event, &mut scope) {
-            Counters::bump(&inner.counters.truncated);
-        }
-        Counters::bump(&inner.counters.emitted);
-        inner.producer.push(&frame);
+        let truncated = encode(&mut frame, inner.max_frame, &header, event, &mut scope);
+        inner.emit(&frame, truncated);
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -366,15 +382,7 @@ impl DltLayer {
         if !ctx.passes(level) {
             return;
         }
-        let header = LogHeader {
-            ecu: inner.ecu,
-            app: inner.app,
-            ctx: ctx.id,
-            level,
-            counter: ctx.next_counter(),
-            session_id: inner.pid,
-            timestamp: sys::monotonic_timestamp(),
-        };
+        let header = inner.header(ctx, level);
         let (busy, idle) = ext.get::<Timings>().map_or((0, 0), Timings::at_close);
         let mut frame = Frame::new();
         let mut w = LogWriter::begin(&mut frame, inner.max_frame, &header);
@@ -388,11 +396,8 @@ impl DltLayer {
         }
         w.u64(Some(CLOSE_BUSY_FIELD), busy);
         w.u64(Some(CLOSE_IDLE_FIELD), idle);
-        if w.finish().truncated {
-            Counters::bump(&inner.counters.truncated);
-        }
-        Counters::bump(&inner.counters.emitted);
-        inner.producer.push(&frame);
+        let truncated = w.finish().truncated;
+        inner.emit(&frame, truncated);
     }
 }
 
