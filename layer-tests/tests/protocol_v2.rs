@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use layer_tests::fake_daemon::{describe, FakeDaemon, FakeSocketDaemon, Msg, REGISTER_APPLICATION};
 use layer_tests::{require_variant, wait_until, PrivateDaemon, V3_0_0_FIFO, V3_0_0_SOCKET};
-use taktora_log::{DltLayer, FlushGuard};
+use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Generous bound for anything to arrive on a loaded 2-core machine.
@@ -24,16 +24,10 @@ const ARRIVAL: Duration = Duration::from_secs(30);
 
 /// Logs `n` records through `layer`, flushes, and checks the counted
 /// protocol-v2 state.
-fn log_and_check(layer: DltLayer, guard: &FlushGuard, n: u64) {
-    let subscriber = tracing_subscriber::registry().with(layer);
-    tracing::subscriber::with_default(subscriber, || {
-        for i in 0..n {
-            tracing::info!("v2-{i}");
-        }
-    });
-    let out = guard.flush(ARRIVAL);
-    assert!(out.complete, "{out:?} {:?}", guard.stats());
-    let s = guard.stats();
+fn log_and_check(layer: DltLayer, guard: &FlushGuard, n: u32) {
+    log_recs(&layer, 0, n);
+    let s = flushed_stats(guard);
+    let n = u64::from(n);
     assert!(s.daemon_speaks_protocol_v2, "{s:?}");
     assert_eq!(s.written, 0, "nothing counted as written: {s:?}");
     assert_eq!(
@@ -80,6 +74,13 @@ fn a_fake_socket_daemon_answering_duh_2_is_detected() {
 
 // === FIFO daemons: an answer is awaited, silence is a counted state ===
 
+/// Flushes (the flush must complete) and returns the stats after it.
+fn flushed_stats(guard: &FlushGuard) -> Stats {
+    let out = guard.flush(ARRIVAL);
+    assert!(out.complete, "{out:?} {:?}", guard.stats());
+    guard.stats()
+}
+
 /// Logs `n` records numbered from `from` (`rec-NNNNNN`) through `layer`.
 fn log_recs(layer: &DltLayer, from: u32, n: u32) {
     let subscriber = tracing_subscriber::registry().with(layer.clone());
@@ -108,18 +109,14 @@ fn a_3_0_0_fifo_daemon_started_with_x_2_never_answers_a_counted_state_never_writ
     log_recs(&layer, 0, 6);
     // The flush completes once the wait for the answer is over and the
     // records are dropped by that cause.
-    let out = guard.flush(ARRIVAL);
-    assert!(out.complete, "{out:?} {:?}", guard.stats());
-    let s = guard.stats();
+    let s = flushed_stats(&guard);
     assert!(s.daemon_not_answering, "{s:?}\n{}", daemon.log_text());
     assert!(!s.daemon_speaks_protocol_v2, "nothing came back: {s:?}");
     assert_eq!(s.written, 0, "nothing counted as written: {s:?}");
     assert_eq!(s.dropped_no_answer, 6, "every record, by that cause: {s:?}");
     // Records logged in that state are dropped at once, never written.
     log_recs(&layer, 6, 4);
-    let out = guard.flush(ARRIVAL);
-    assert!(out.complete, "{out:?} {:?}", guard.stats());
-    let s = guard.stats();
+    let s = flushed_stats(&guard);
     assert_eq!(
         (s.emitted, s.written, s.dropped_no_answer),
         (10, 0, 10),
@@ -144,9 +141,7 @@ fn the_same_3_0_0_fifo_daemon_without_x_2_answers_and_gets_every_record() {
         .build()
         .expect("build the layer");
     log_recs(&layer, 0, 6);
-    let out = guard.flush(ARRIVAL);
-    assert!(out.complete, "{out:?} {:?}", guard.stats());
-    let s = guard.stats();
+    let s = flushed_stats(&guard);
     assert!(!s.daemon_not_answering, "{s:?}");
     assert_eq!((s.written, s.dropped_no_answer), (6, 0), "{s:?}");
     assert!(s.log_state >= 0, "the daemon's answer arrived: {s:?}");
@@ -194,9 +189,7 @@ fn a_fifo_daemon_that_answers_late_is_written_to_again_after_a_summary() {
         .expect("a record");
     assert!(summary < first_rec, "{k:?}");
     assert_eq!(got[summary].summary_field("count"), 3, "{k:?}");
-    let out = guard.flush(ARRIVAL);
-    assert!(out.complete, "{out:?} {:?}", guard.stats());
-    let s = guard.stats();
+    let s = flushed_stats(&guard);
     assert!(
         !s.daemon_not_answering,
         "the answer clears the state: {s:?}"
