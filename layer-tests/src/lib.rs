@@ -55,6 +55,7 @@
 
 mod alloc;
 mod capture;
+mod child;
 mod daemon;
 pub mod fake_daemon;
 mod line;
@@ -72,6 +73,7 @@ mod wait;
 
 pub use alloc::{count_allocs, CountingAllocator};
 pub use capture::{count_messages, Capture, CAPTURE_CONNECT_TIMEOUT};
+pub use child::child_test;
 pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
 pub use line::{parse_line, DltLine};
 pub use procfs::{cpu_time, is_child_process, own_threads_cpu_time, voluntary_switches};

@@ -443,15 +443,7 @@ mod degraded {
     /// would hide the failure in this process.
     #[test]
     fn write_after_reader_left_does_not_kill_the_process_with_sigpipe() {
-        let exe = std::env::current_exe().expect("test binary path");
-        let out = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "degraded::sigpipe_child",
-                "--ignored",
-                "--test-threads=1",
-                "--nocapture",
-            ])
+        let out = layer_tests::child_test("degraded::sigpipe_child", true)
             .env(CHILD_ENV, "1")
             .output()
             .expect("run the child test");

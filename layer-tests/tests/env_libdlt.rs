@@ -10,7 +10,6 @@
 //! its `DLT_PIPE_DIR`, builds a layer *without* `with_pipe_dir`, logs one
 //! INFO and one DEBUG probe, and prints which probes the fake daemon read.
 
-use std::process::Command;
 use std::time::Duration;
 
 use layer_tests::fake_daemon::{FakeDaemon, LOG};
@@ -62,10 +61,8 @@ fn run(levels: Option<&str>) -> String {
         .prefix("taktora-env-")
         .tempdir()
         .expect("temp dir");
-    let exe = std::env::current_exe().expect("own test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
+    let mut cmd = layer_tests::child_test(TEST_NAME, false);
+    cmd.env(CHILD_ENV, "1")
         .env("DLT_PIPE_DIR", dir.path())
         .env_remove("DLT_LOCAL_PRINT_MODE");
     match levels {

@@ -10,7 +10,6 @@
 //! logs, flushes; the parent reads its stderr.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use layer_tests::fake_daemon::{FakeDaemon, LOG};
@@ -76,10 +75,8 @@ fn run(mode: Option<&str>, with_daemon: bool, builder_on: bool) -> String {
         .prefix("taktora-local-print-")
         .tempdir()
         .expect("temp dir");
-    let exe = std::env::current_exe().expect("own test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
+    let mut cmd = layer_tests::child_test(TEST_NAME, false);
+    cmd.env(CHILD_ENV, "1")
         .env(DIR_ENV, dir.path())
         .env_remove("DLT_LOCAL_PRINT_MODE")
         .env_remove("DLT_INITIAL_LOG_LEVEL");

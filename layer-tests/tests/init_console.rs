@@ -6,7 +6,6 @@
 //! capture the child's stderr; the child does the init and the logging.
 //! Its own binary: global state can be set only once per process.
 
-use std::process::Command;
 
 use taktora_log::{Backend, Init, LogBridge};
 
@@ -40,11 +39,8 @@ fn child() {
 /// Runs the child with `RUST_LOG` set to `rust_log` (unset for `None`)
 /// and returns the non-empty lines of its stderr.
 fn run_child(rust_log: Option<&str>) -> Vec<String> {
-    let exe = std::env::current_exe().expect("own test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .env_remove("NO_COLOR");
+    let mut cmd = layer_tests::child_test(TEST_NAME, false);
+    cmd.env(CHILD_ENV, "1").env_remove("NO_COLOR");
     match rust_log {
         Some(v) => cmd.env("RUST_LOG", v),
         None => cmd.env_remove("RUST_LOG"),

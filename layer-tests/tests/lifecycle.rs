@@ -50,16 +50,8 @@ struct Ran {
 /// Runs `scenario` in a re-run of this binary, pointed at `daemon`, and
 /// waits for it at most [`CHILD_RUN`].
 fn run_child(scenario: &str, daemon: &PrivateDaemon) -> Ran {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        "child",
-        "--ignored",
-        "--test-threads=1",
-        "--nocapture",
-    ])
-    .env(SCENARIO, scenario);
+    let mut cmd = layer_tests::child_test("child", true);
+    cmd.env(SCENARIO, scenario);
     run_bounded(cmd, scenario, daemon)
 }
 

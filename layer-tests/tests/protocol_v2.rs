@@ -210,15 +210,7 @@ const CHILD_ENV: &str = "TAKTORA_PROTOCOL_V2_CHILD";
 /// what to do, and comes once, though two daemons in a row never answer.
 #[test]
 fn a_fifo_daemon_that_never_answers_is_named_on_stderr_once() {
-    let exe = std::env::current_exe().expect("test binary path");
-    let out = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "no_answer_child",
-            "--ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
+    let out = layer_tests::child_test("no_answer_child", true)
         .env(CHILD_ENV, "1")
         .output()
         .expect("run the child test");
