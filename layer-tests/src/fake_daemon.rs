@@ -249,19 +249,8 @@ impl FakeDaemon {
     /// On timeout, listing what was read (see [`describe`]); as
     /// [`read_one`](Self::read_one) otherwise.
     pub fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
-        while !done(&out) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "fake daemon at {}: timed out after {timeout:?}; read so far: {:?}",
-                self.path.display(),
-                describe(&out)
-            );
-            out.push(self.read_one(left));
-        }
-        out
+        let what = format!("fake daemon at {}", self.path.display());
+        read_until(&what, timeout, done, |left| self.read_one(left))
     }
 
     /// Reads everything the pipe holds now, without waiting, and cuts it
@@ -427,18 +416,9 @@ impl FakeSocketDaemon {
     ///
     /// As [`read_one`](Self::read_one).
     pub fn read_until(&mut self, timeout: Duration, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
-        while !done(&out) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "fake socket daemon: timed out after {timeout:?}; read so far: {:?}",
-                describe(&out)
-            );
-            out.push(self.read_one(left));
-        }
-        out
+        read_until("fake socket daemon", timeout, done, |left| {
+            self.read_one(left)
+        })
     }
 
     /// Writes `bytes` (daemon → application messages) on the connection.
@@ -608,6 +588,32 @@ pub fn describe(msgs: &[Msg]) -> Vec<String> {
             None => format!("type {}", m.kind),
         })
         .collect()
+}
+
+/// Reads with `read_one` (given the time left) until `done` accepts all
+/// read so far, at most `timeout` in all.
+///
+/// # Panics
+///
+/// On timeout, naming `what` and listing what was read.
+fn read_until(
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&[Msg]) -> bool,
+    mut read_one: impl FnMut(Duration) -> Msg,
+) -> Vec<Msg> {
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while !done(&out) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "{what}: timed out after {timeout:?}; read so far: {:?}",
+            describe(&out)
+        );
+        out.push(read_one(left));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! capture the child's stderr; the child does the init and the logging.
 //! Its own binary: global state can be set only once per process.
 
-
 use taktora_log::{Backend, Init, LogBridge};
 
 /// Set in the child process: "you are the child, log and exit".
