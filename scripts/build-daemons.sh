@@ -21,6 +21,8 @@
 # daemon; layer-tests/src/variant.rs knows the same names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
 
 sources="${TAKTORA_DLT_SOURCES:-$(cd .. && pwd)/shared/dlt/daemons}"
 cache="${TAKTORA_DAEMON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/taktora-log/daemons}"
@@ -72,19 +74,7 @@ ensure_tools() {
         return
     fi
     echo "build-daemons: cmake or a C compiler missing; installing cmake build-essential zlib1g-dev"
-    local sudo_cmd=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1; then
-            sudo_cmd=(sudo)
-        else
-            echo "build-daemons: not root and sudo not found; run as root:" >&2
-            echo "  apt-get update && apt-get install -y cmake build-essential zlib1g-dev" >&2
-            exit 1
-        fi
-    fi
-    "${sudo_cmd[@]}" apt-get update
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y cmake build-essential zlib1g-dev
+    apt_install build-daemons cmake build-essential zlib1g-dev
 }
 
 build_variant() {

@@ -19,21 +19,9 @@ fi
 
 packages=(dlt-daemon dlt-tools dlt-viewer)
 echo "install-deps: missing ${missing[*]}; installing ${packages[*]} with apt-get"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo_cmd=(sudo)
-    else
-        echo "install-deps: not root and sudo not found; run as root:" >&2
-        echo "  apt-get update && apt-get install -y ${packages[*]}" >&2
-        exit 1
-    fi
-fi
-
-echo "install-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get update"
-"${sudo_cmd[@]}" apt-get update
-echo "install-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }apt-get install -y ${packages[*]}"
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
+# shellcheck source=lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+apt_install install-deps "${packages[@]}"
 
 # Debian starts the packaged daemon as a service where systemd runs; our
 # tests never use it (each starts a private daemon), so it is left alone.

@@ -16,6 +16,8 @@
 #   SCREENSHOT_OUT  where to write the PNG (default docs/dlt-viewer.png)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/apt.sh
+. scripts/lib/apt.sh
 
 readonly OUT=${SCREENSHOT_OUT:-docs/dlt-viewer.png}
 # The window's (and the virtual screen's) size, and how long to wait for it;
@@ -33,11 +35,8 @@ for pair in xvfb-run:xvfb xwd:x11-apps xdotool:xdotool xwdtopnm:netpbm pnmtopng:
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     log "installing ${missing[*]} with apt-get"
-    "${sudo_cmd[@]}" apt-get update
-    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+    apt_install screenshot "${missing[@]}"
 fi
 
 # The viewer's settings, in its fresh HOME: the columns a DLT engineer
