@@ -26,6 +26,7 @@ use crate::ring::{DEFAULT_RING_BYTES, DEFAULT_RING_CAPACITY};
 use crate::span::{SpanConfig, SpanScope, MAX_SPAN_DEPTH};
 use crate::stats::Counters;
 use crate::transport::AppFifo;
+use crate::wake::{FlusherWake, DEFAULT_FLUSHER_WAKE};
 
 /// Default application description.
 ///
@@ -194,6 +195,7 @@ struct Mapping {
 ///     .with_max_frame(FRAME_CAP)
 ///     .with_reconnect_backoff(DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX)
 ///     .with_shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+///     .with_flusher_wake(DEFAULT_FLUSHER_WAKE)
 ///     .with_local_print(LocalPrint::Off) // unless $DLT_LOCAL_PRINT_MODE says otherwise
 ///     .build()?;
 /// # drop((layer, guard));
@@ -435,6 +437,25 @@ impl DltLayerBuilder {
         Self {
             limits: Limits {
                 socket_send_buffer: Some(bytes),
+                ..self.limits
+            },
+            ..self
+        }
+    }
+
+    /// Sets how the idle flusher learns that records are waiting, and so
+    /// whether a logging call after a quiet spell makes a system call: see
+    /// [`FlusherWake`]. Defaults to [`DEFAULT_FLUSHER_WAKE`] (poll every
+    /// 10 ms; no logging call wakes the flusher except for a burst that
+    /// fills half the channel). An idle poll outside
+    /// [`MIN_IDLE_POLL`](crate::MIN_IDLE_POLL) to
+    /// [`MAX_IDLE_POLL`](crate::MAX_IDLE_POLL) makes `build` fail with `InvalidConfig`.
+    ///
+    /// Example: [every setting at its default](Self#examples).
+    pub fn with_flusher_wake(self, wake: FlusherWake) -> Self {
+        Self {
+            limits: Limits {
+                flusher_wake: wake,
                 ..self.limits
             },
             ..self
@@ -719,6 +740,7 @@ struct Limits {
     reconnect_max: Duration,
     shutdown_timeout: Duration,
     socket_send_buffer: Option<usize>,
+    flusher_wake: FlusherWake,
 }
 
 impl Limits {
@@ -732,6 +754,7 @@ impl Limits {
         reconnect_max: DEFAULT_RECONNECT_MAX,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         socket_send_buffer: None,
+        flusher_wake: DEFAULT_FLUSHER_WAKE,
     };
 
     /// The capacity, frame-size and backoff checks.
@@ -747,6 +770,7 @@ impl Limits {
             return Err(config("the ring capacity must be at least 1"));
         }
         self.check_maxima()?;
+        self.flusher_wake.check().map_err(config)?;
         if self.ring_bytes < FRAME_CAP {
             return Err(config(format!(
                 "the ring must have at least {FRAME_CAP} bytes (one largest frame), not {}",
@@ -905,6 +929,7 @@ impl Validated {
             reconnect_initial: self.limits.reconnect_initial,
             reconnect_max: self.limits.reconnect_max,
             socket_send_buffer: self.limits.socket_send_buffer,
+            wake: self.limits.flusher_wake,
         };
         let recipe = recipe(&cfg, &self.limits, self.panic_hook);
         let respawn = Arc::new(Respawn::new(recipe.clone()));
@@ -1497,6 +1522,23 @@ mod limit_tests {
         prop_oneof![3 => "[A-Z]{1,4}", 1 => text()]
     }
 
+    /// Both modes, the poll at, inside and just outside its range.
+    fn wake() -> impl Strategy<Value = FlusherWake> {
+        prop_oneof![
+            Just(FlusherWake::OnRecord),
+            Just(FlusherWake::Poll(Duration::ZERO)),
+            Just(FlusherWake::Poll(
+                crate::MIN_IDLE_POLL - Duration::from_nanos(1)
+            )),
+            Just(FlusherWake::Poll(crate::MIN_IDLE_POLL)),
+            (1u64..=100).prop_map(|ms| FlusherWake::Poll(Duration::from_millis(ms))),
+            Just(FlusherWake::Poll(
+                crate::MAX_IDLE_POLL + Duration::from_nanos(1)
+            )),
+            Just(FlusherWake::Poll(Duration::MAX)),
+        ]
+    }
+
     fn duration() -> impl Strategy<Value = Duration> {
         prop_oneof![
             Just(Duration::ZERO),
@@ -1535,10 +1577,11 @@ mod limit_tests {
             (desc, prefix, ctx_desc) in (text(), text(), text()),
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
             backoff in backoff(), shutdown in duration(), sndbuf in size(),
-            spans in (span_depth(), any::<bool>()),
+            spans in (span_depth(), any::<bool>()), wake in wake(),
         ) {
             let d = dir();
             let b = DltLayer::builder(app.as_str())
+                .with_flusher_wake(wake)
                 .with_span_max_depth(spans.0)
                 .with_span_close_records(spans.1)
                 .with_socket_send_buffer(sndbuf)
@@ -1581,10 +1624,11 @@ mod limit_tests {
         fn sizes_and_timings_build_exactly_when_within_their_documented_ranges(
             channel in size(), ring in size(), ring_bytes in size(), max_frame in frame_size(),
             backoff in backoff(), shutdown in duration(), sndbuf in size(),
-            span_depth in span_depth(),
+            span_depth in span_depth(), wake in wake(),
         ) {
             let d = dir();
             let r = DltLayer::builder("SIZE")
+                .with_flusher_wake(wake)
                 .with_span_max_depth(span_depth)
                 .with_socket_send_buffer(sndbuf)
                 .with_pipe_dir(d.path())
@@ -1604,7 +1648,11 @@ mod limit_tests {
                 && backoff.1 <= MAX_RECONNECT_BACKOFF
                 && shutdown <= MAX_SHUTDOWN_TIMEOUT
                 && sndbuf <= MAX_SOCKET_SEND_BUFFER
-                && (1..=MAX_SPAN_DEPTH).contains(&span_depth);
+                && (1..=MAX_SPAN_DEPTH).contains(&span_depth)
+                && match wake {
+                    FlusherWake::Poll(p) => (crate::MIN_IDLE_POLL..=crate::MAX_IDLE_POLL).contains(&p),
+                    _ => true,
+                };
             match r {
                 Ok((_, guard)) => {
                     prop_assert!(within, "built out of range");

@@ -105,6 +105,7 @@ mod span;
 mod stats;
 mod sys;
 mod transport;
+mod wake;
 
 pub use builder::{
     DltLayerBuilder, DEFAULT_APP_DESCRIPTION, DEFAULT_CHANNEL_CAPACITY,
@@ -130,6 +131,7 @@ pub use span::{
     SPAN_NAME_ARG,
 };
 pub use stats::Stats;
+pub use wake::{FlusherWake, DEFAULT_FLUSHER_WAKE, MAX_IDLE_POLL, MIN_IDLE_POLL};
 
 #[doc(hidden)]
 pub mod __private {

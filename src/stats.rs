@@ -127,6 +127,13 @@ pub struct Stats {
     /// v2); a daemon that cannot open our FIFO `dltpipes/dlt<pid>` looks
     /// the same.
     pub daemon_not_answering: bool,
+    /// Logging calls that woke the flusher: each made one system call (a
+    /// `futex` wake) on the calling thread. With the default
+    /// [`FlusherWake::Poll`](crate::FlusherWake::Poll) only a burst that
+    /// filled half the channel between two polls does; with
+    /// [`FlusherWake::OnRecord`](crate::FlusherWake::OnRecord) also the
+    /// first record after every quiet spell.
+    pub producer_wakeups: u64,
     /// Spans whose `dlt.ctx` field named no context registered at build
     /// time (or was not a valid context ID); their events went to their
     /// target's context instead.
@@ -173,6 +180,7 @@ pub(crate) struct Counters {
     pub(crate) protocol_v2: AtomicBool,
     pub(crate) not_answering: AtomicBool,
     pub(crate) span_contexts_unknown: AtomicU64,
+    pub(crate) producer_wakeups: AtomicU64,
     pub(crate) losses: LossLedger,
 }
 
@@ -199,6 +207,7 @@ impl Counters {
             protocol_v2: AtomicBool::new(false),
             not_answering: AtomicBool::new(false),
             span_contexts_unknown: AtomicU64::new(0),
+            producer_wakeups: AtomicU64::new(0),
             losses: LossLedger::new(),
         }
     }
@@ -257,6 +266,7 @@ impl Counters {
             initial_levels_ignored: self.initial_levels_ignored.load(Relaxed),
             partial_writes: self.partial_writes.load(Relaxed),
             span_contexts_unknown: self.span_contexts_unknown.load(Relaxed),
+            producer_wakeups: self.producer_wakeups.load(Relaxed),
         }
     }
 }

@@ -7,8 +7,10 @@
 //! records keep coming it naps between polls and a producer rings only
 //! when a burst fills half the channel first: one system call per half
 //! channel at most, none while the flusher keeps up. When it is idle it
-//! sleeps, and the first record after that rings. A control message
-//! always rings.
+//! keeps napping with [`FlusherWake::Poll`](crate::FlusherWake::Poll)
+//! (the default), so no record rings; with
+//! [`FlusherWake::OnRecord`](crate::FlusherWake::OnRecord) it sleeps, and
+//! the first record after that rings. A control message always rings.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::OnceLock;
@@ -54,16 +56,19 @@ impl Doorbell {
     // --- producer side -------------------------------------------------------
 
     /// Counts one queued record; wakes the flusher at the threshold or if
-    /// it sleeps. The counter and the `asleep` flag are read in the
-    /// opposite order by [`sleep`](Self::sleep) (both sequentially
-    /// consistent), so either the producer sees the flusher asleep or the
-    /// flusher sees the record.
+    /// it sleeps, and then returns `true` (the caller made a system call).
+    /// The counter and the `asleep` flag are read in the opposite order by
+    /// [`sleep`](Self::sleep) (both sequentially consistent), so either the
+    /// producer sees the flusher asleep or the flusher sees the record.
     #[inline]
-    pub(crate) fn queued(&self) {
+    pub(crate) fn queued(&self) -> bool {
         let n = self.since_look.fetch_add(1, SeqCst) + 1;
-        if n == self.threshold || (self.asleep.load(SeqCst) && self.asleep.swap(false, SeqCst)) {
+        let wake =
+            n == self.threshold || (self.asleep.load(SeqCst) && self.asleep.swap(false, SeqCst));
+        if wake {
             self.ring();
         }
+        wake
     }
 
     /// Whether the flusher is still running.
@@ -135,6 +140,19 @@ mod tests {
             usize::MAX
         );
         assert_eq!(Doorbell::new(Doorbell::MIN_CAPACITY).threshold, 32);
+    }
+
+    #[test]
+    fn queued_says_when_it_rang() {
+        let bell = Doorbell::new(Doorbell::MIN_CAPACITY);
+        bell.register_flusher();
+        let rang: Vec<bool> = (0..40).map(|_| bell.queued()).collect();
+        let at: Vec<usize> = (0..40).filter(|&i| rang[i]).collect();
+        assert_eq!(at, [31], "only the record that reached half the channel");
+        bell.looking();
+        bell.asleep.store(true, SeqCst);
+        assert!(bell.queued(), "a sleeping flusher is woken");
+        assert!(!bell.queued(), "once");
     }
 
     #[test]

@@ -174,7 +174,9 @@ impl Producer {
             self.counters.losses.record(Loss::QueueFull, 1);
             return;
         }
-        self.bell.queued();
+        if self.bell.queued() {
+            Counters::bump(&self.counters.producer_wakeups);
+        }
         // The flusher may have exited between the first check and the
         // send: it clears `alive` before its last look at the channel, so
         // either it took this record or this check sees it gone.

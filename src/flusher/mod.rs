@@ -94,6 +94,8 @@ pub(crate) struct Config {
     pub(crate) reconnect_max: Duration,
     /// `SO_SNDBUF` for a UNIX-socket daemon, if the user set one.
     pub(crate) socket_send_buffer: Option<usize>,
+    /// How the idle flusher waits (see [`FlusherWake`](crate::FlusherWake)).
+    pub(crate) wake: crate::FlusherWake,
 }
 
 /// Starts the flusher thread. `app_fifo` was created by the builder, so
@@ -207,6 +209,7 @@ impl Flusher {
                 backoff: cfg.reconnect_initial,
             },
             registration: batch::registration_frames(&cfg, pid),
+            pacing: Pacing::new(now, cfg.wake),
             trace_load: TraceLoad::new(cfg.contexts.iter().count()),
             cfg,
             pid,
@@ -215,7 +218,6 @@ impl Flusher {
             ring,
             levels: LevelControl::new(),
             recent: RecentWrites::new(),
-            pacing: Pacing::new(now),
             flushes: Vec::new(),
             shutdown: None,
             warned_no_answer: false,

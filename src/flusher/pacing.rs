@@ -3,9 +3,12 @@
 //! arithmetic on `Instant`s; the flusher does the waiting it chooses.
 //!
 //! After it handled records, the flusher polls the channel (napping in
-//! between) for [`HOT_FOR`] before it sleeps until the next record, so
-//! that producers under steady load find it awake and never pay a system
-//! call to wake it.
+//! between) for [`HOT_FOR`], so that producers under steady load find it
+//! awake and never pay a system call to wake it. After that it is idle,
+//! and [`FlusherWake`] says how it waits: with `Poll(p)` it keeps napping,
+//! `p` at a time, so no producer ever wakes it (only a burst that fills
+//! half the channel rings); with `OnRecord` it sleeps until the next
+//! record, whose producer wakes it.
 //!
 //! The poll interval adapts to the rate seen: it aims to find the channel
 //! about an eighth full ([`POLL_FILL`]), between [`POLL_MIN`] and
@@ -20,6 +23,8 @@
 //! every 100th, and each write to the daemon carries more.
 
 use std::time::{Duration, Instant};
+
+use crate::FlusherWake;
 
 /// How often the flusher reads the application FIFO (log levels from the
 /// daemon) and checks whether the daemon was restarted while it was idle.
@@ -67,15 +72,27 @@ pub(super) struct Pacing {
     poll: Duration,
     /// When records were last taken from the channel.
     last_take: Instant,
+    /// The idle poll (`FlusherWake::Poll`); `None` sleeps until a record.
+    idle_poll: Option<Duration>,
+    /// The longest hot poll: [`POLL_MAX`], or the idle poll if shorter, so
+    /// that no record waits longer than the idle poll in either state.
+    poll_max: Duration,
 }
 
 impl Pacing {
-    pub(super) fn new(now: Instant) -> Self {
+    pub(super) fn new(now: Instant, wake: FlusherWake) -> Self {
+        let idle_poll = match wake {
+            FlusherWake::Poll(p) => Some(p),
+            FlusherWake::OnRecord => None,
+        };
+        let poll_max = idle_poll.map_or(POLL_MAX, |p| p.clamp(POLL_MIN, POLL_MAX));
         Self {
             next_housekeeping: now,
             hot_until: now,
-            poll: POLL_START,
+            poll: POLL_START.min(poll_max),
             last_take: now,
+            idle_poll,
+            poll_max,
         }
     }
 
@@ -103,7 +120,7 @@ impl Pacing {
         let per_record = since / u32::try_from(taken.max(1)).unwrap_or(u32::MAX);
         let ideal = per_record.saturating_mul(u32::try_from(target).unwrap_or(u32::MAX));
         // Shorten at once, lengthen gradually.
-        self.poll = ideal.min(self.poll * 2).clamp(POLL_MIN, POLL_MAX);
+        self.poll = ideal.min(self.poll * 2).clamp(POLL_MIN, self.poll_max);
     }
 
     /// How to wait at `now` when nothing is due before `until`.
@@ -113,6 +130,8 @@ impl Pacing {
             Wait::ForFifo(timeout.min(CONGESTED_POLL).min(self.poll))
         } else if now < self.hot_until {
             Wait::Nap(timeout.min(self.poll))
+        } else if let Some(p) = self.idle_poll {
+            Wait::Nap(timeout.min(p))
         } else {
             Wait::Sleep(timeout)
         }
@@ -126,7 +145,7 @@ mod tests {
     #[test]
     fn the_poll_shortens_at_once_and_lengthens_gradually() {
         let t0 = Instant::now();
-        let mut p = Pacing::new(t0);
+        let mut p = Pacing::new(t0, FlusherWake::OnRecord);
         // 64 records in 64 µs into a 1024-record channel: an eighth full
         // (128 records) every 128 µs, below the floor.
         p.took(64, 1024, t0 + Duration::from_micros(64));
@@ -140,7 +159,7 @@ mod tests {
     #[test]
     fn the_wait_follows_the_state() {
         let t0 = Instant::now();
-        let mut p = Pacing::new(t0);
+        let mut p = Pacing::new(t0, FlusherWake::OnRecord);
         let until = t0 + Duration::from_secs(1);
         assert_eq!(
             p.wait(t0, until, false),
@@ -161,9 +180,42 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_flusher_that_polls_naps_and_never_sleeps() {
+        let t0 = Instant::now();
+        let idle = Duration::from_millis(10);
+        let p = Pacing::new(t0, FlusherWake::Poll(idle));
+        let until = t0 + Duration::from_secs(1);
+        assert_eq!(p.wait(t0, until, false), Wait::Nap(idle), "idle: naps");
+        let soon = t0 + Duration::from_millis(3);
+        assert_eq!(
+            p.wait(t0, soon, false),
+            Wait::Nap(Duration::from_millis(3)),
+            "never past what is due"
+        );
+    }
+
+    #[test]
+    fn the_hot_poll_never_exceeds_the_idle_poll() {
+        let t0 = Instant::now();
+        let idle = Duration::from_millis(2);
+        let mut p = Pacing::new(t0, FlusherWake::Poll(idle));
+        assert!(p.poll <= idle, "start {:?}", p.poll);
+        // One record a second: the ideal poll is far above both bounds.
+        for s in 1..10 {
+            p.took(1, 1024, t0 + Duration::from_secs(s));
+        }
+        assert_eq!(p.poll, idle, "capped by the idle poll");
+        let mut q = Pacing::new(t0, FlusherWake::Poll(Duration::from_millis(100)));
+        for s in 1..10 {
+            q.took(1, 1024, t0 + Duration::from_secs(s));
+        }
+        assert_eq!(q.poll, POLL_MAX, "capped by POLL_MAX");
+    }
+
+    #[test]
     fn housekeeping_is_due_once_per_interval() {
         let t0 = Instant::now();
-        let mut p = Pacing::new(t0);
+        let mut p = Pacing::new(t0, FlusherWake::OnRecord);
         assert!(p.housekeeping_due(t0), "due at start");
         assert!(!p.housekeeping_due(t0 + HOUSEKEEPING_INTERVAL / 2));
         assert!(p.housekeeping_due(t0 + HOUSEKEEPING_INTERVAL));
