@@ -83,12 +83,21 @@ const BLOCK: usize = 1_000;
 const SAMPLES: usize = ROUNDS * BLOCK;
 /// Untimed calls per scenario first.
 const WARM_UP: usize = 2_000;
+/// Untimed calls at the start of every block, after its cold call: the
+/// timed calls then measure the scenario in its steady state, not the
+/// cache footprint of the row that ran before it.
+const BLOCK_WARM: usize = 10;
+/// Bytes the scrub before every block writes (one byte per 64-byte
+/// line): more than the L2 cache, so every row's cold call starts alike.
+const SCRUB_BYTES: usize = 64 << 20;
 /// Offered rate for the paced scenarios.
 const RATE: u32 = 10_000;
 
 #[derive(Clone, Debug)]
 struct Row {
     name: String,
+    /// Median over the blocks of the first call after the scrub.
+    cold: u64,
     median: u64,
     p99: u64,
     p999: u64,
@@ -113,6 +122,8 @@ struct Case {
     in_spans: usize,
     note: String,
     ns: Vec<u64>,
+    /// The first call of every block, after the scrub.
+    cold: Vec<u64>,
     allocs: u64,
     /// Times the calling thread blocked during timed blocks (pacing spins,
     /// so every one is a wait inside a call).
@@ -134,6 +145,7 @@ impl Case {
             in_spans: 0,
             note: String::new(),
             ns: Vec::with_capacity(SAMPLES),
+            cold: Vec::with_capacity(ROUNDS),
             allocs: 0,
             waits: 0,
             preempted: 0,
@@ -148,10 +160,27 @@ impl Case {
         case
     }
 
-    /// Runs `n` calls, timed when `timed`, paced like the measurement.
-    fn run(&mut self, n: usize, timed: bool) {
+    /// One round's block: the scrub, the cold call, `BLOCK_WARM` untimed
+    /// calls, then `BLOCK` timed ones.
+    fn block(&mut self, scrub: &mut [u8]) {
+        for i in (0..scrub.len()).step_by(64) {
+            scrub[i] = scrub[i].wrapping_add(1);
+        }
+        black_box(&scrub);
+        self.run(1, Timed::Cold);
+        self.run(BLOCK_WARM, Timed::No);
+        self.run(BLOCK, Timed::Yes);
+    }
+
+    /// Runs `n` calls, paced like the measurement, their times kept as
+    /// `timed` says.
+    fn run(&mut self, n: usize, timed: Timed) {
         let (period, call) = (self.period, self.call);
-        let ns = &mut self.ns;
+        let ns = match timed {
+            Timed::Cold => &mut self.cold,
+            _ => &mut self.ns,
+        };
+        let (keep, timed) = (timed != Timed::No, timed == Timed::Yes);
         let mut body = || {
             let mut next = Instant::now();
             for _ in 0..n {
@@ -164,7 +193,7 @@ impl Case {
                 let t0 = Instant::now();
                 call();
                 let dt = t0.elapsed().as_nanos() as u64;
-                if timed {
+                if keep {
                     ns.push(dt);
                 }
             }
@@ -182,8 +211,10 @@ impl Case {
             Some(d) => tracing::dispatcher::with_default(d, || in_spans_of(in_spans, counted)),
             None => counted(),
         };
-        if timed {
+        if keep {
             self.allocs += allocs;
+        }
+        if timed {
             let (waits, preemptions) = layer_tests::thread_context_switches();
             self.waits += waits.abs_diff(switches);
             self.preempted += preemptions.abs_diff(preempted);
@@ -198,13 +229,26 @@ impl Case {
             "waits {} preempted {}; {}",
             self.waits, self.preempted, self.note
         );
-        Row::of(self.name.into(), self.ns, self.allocs, self.note)
+        let mut row = Row::of(self.name.into(), self.ns, self.allocs, self.note);
+        self.cold.sort_unstable();
+        row.cold = self.cold.get(self.cold.len() / 2).copied().unwrap_or(0);
+        row
     }
+}
+
+/// Which of a block's calls a run times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Timed {
+    No,
+    /// The block's first call, after the scrub.
+    Cold,
+    Yes,
 }
 
 impl Row {
     /// The row of the per-call times `ns` and `allocs` allocations.
     fn of(name: String, mut ns: Vec<u64>, allocs: u64, note: String) -> Self {
+        print_tail(&name, &ns);
         ns.sort_unstable();
         let n = ns.len().max(1);
         let pct = |p: f64| {
@@ -214,6 +258,7 @@ impl Row {
         };
         Row {
             name,
+            cold: 0,
             median: pct(0.5),
             p99: pct(0.99),
             p999: pct(0.999),
@@ -224,13 +269,30 @@ impl Row {
     }
 }
 
+/// With `PRODUCER_TAIL` set: the 25 slowest calls of a row, as
+/// `microseconds@position in its block`, on stderr (slow calls at one
+/// position point at something the block's start does).
+fn print_tail(name: &str, ns: &[u64]) {
+    if std::env::var_os("PRODUCER_TAIL").is_none() {
+        return;
+    }
+    let mut at: Vec<usize> = (0..ns.len()).collect();
+    at.sort_unstable_by_key(|&i| std::cmp::Reverse(ns[i]));
+    let top: Vec<String> = at
+        .iter()
+        .take(25)
+        .map(|&i| format!("{}@{}", ns[i] / 1000, i % BLOCK))
+        .collect();
+    eprintln!("slowest of {name}: {}", top.join(" "));
+}
+
 /// What a taktora-log pipeline did, once its queue is flushed.
 fn guard_note(guard: &FlushGuard) -> String {
     guard.flush(Duration::from_secs(5));
     let s = guard.stats();
     format!(
-        "written {} dropped(queue {} ring {}) truncated {} of {} (warm-up incl.)",
-        s.written, s.dropped_queue_full, s.dropped_ring_full, s.truncated, s.emitted
+        "written {} dropped(queue {} ring {}) truncated {} of {}, producer wake-ups {} (warm-up incl.)",
+        s.written, s.dropped_queue_full, s.dropped_ring_full, s.truncated, s.emitted, s.producer_wakeups
     )
 }
 
@@ -498,13 +560,13 @@ fn print_conditions() {
 fn print_rows(rows: &[Row]) {
     println!();
     println!(
-        "{:<52} {:>9} {:>9} {:>9} {:>9} {:>8}  notes",
-        "scenario", "median ns", "p99 ns", "p99.9 ns", "max ns", "allocs"
+        "{:<52} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  notes",
+        "scenario", "median ns", "p99 ns", "p99.9 ns", "max ns", "cold ns", "allocs"
     );
     for r in rows {
         println!(
-            "{:<52} {:>9} {:>9} {:>9} {:>9} {:>8.3}  {}",
-            r.name, r.median, r.p99, r.p999, r.max, r.allocs, r.note
+            "{:<52} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8.3}  {}",
+            r.name, r.median, r.p99, r.p999, r.max, r.cold, r.allocs, r.note
         );
     }
 }
@@ -513,12 +575,13 @@ fn ratio(rows: &[Row], a: &str, b: &str) {
     let find = |n: &str| rows.iter().find(|r| r.name == n);
     if let (Some(a), Some(b)) = (find(a), find(b)) {
         println!(
-            "{:<52} / {:<44} median {:>6.2}x  p99 {:>6.2}x  p99.9 {:>6.2}x",
+            "{:<52} / {:<44} median {:>6.2}x  p99 {:>6.2}x  p99.9 {:>6.2}x  cold {:>6.2}x",
             a.name,
             b.name,
             a.median as f64 / b.median as f64,
             a.p99 as f64 / b.p99 as f64,
             a.p999 as f64 / b.p999 as f64,
+            a.cold as f64 / b.cold.max(1) as f64,
         );
     }
 }
@@ -530,6 +593,7 @@ const IN_SPANS: &str = "taktora-log, connected, in 2 spans (2+2 fields)";
 const IN_8_SPANS: &str = "taktora-log, connected, in 8 spans (2 fields each)";
 const FLOOR: &str = "floor: encode to ArrayVec + flume::try_send";
 const UNFILTERED: &str = "taktora-log, connected, without DltLevels filter";
+const ON_RECORD: &str = "taktora-log, connected, FlusherWake::OnRecord";
 const MSG_10_ROW: &str = "taktora-log, connected, 10 B message";
 const MSG_200_ROW: &str = "taktora-log, connected, 200 B message";
 const MSG_1400_ROW: &str = "taktora-log, connected, 1,400 B message";
@@ -700,6 +764,16 @@ fn main() {
         cases.push(Case::taktora(name, layer, guard, tracing_event));
     }
 
+    // The first record after a quiet spell wakes the flusher (the wake
+    // policy before `FlusherWake::Poll` became the default).
+    let (layer, guard) = DltLayer::builder("TKWR")
+        .with_pipe_dir(own_daemon())
+        .with_flusher_wake(taktora_log::FlusherWake::OnRecord)
+        .build()
+        .expect("build taktora-log layer");
+    wait_connected(&guard);
+    cases.push(Case::taktora(ON_RECORD, layer, guard, tracing_event));
+
     // The layer alone, without its per-layer filter (it still applies the
     // levels itself): what the filter's bookkeeping costs.
     let (layer, guard) = build("TKNF", &own_daemon());
@@ -818,11 +892,12 @@ fn main() {
     };
     cases.retain(|c| wanted(c.name));
     for case in &mut cases {
-        case.run(WARM_UP, false);
+        case.run(WARM_UP, Timed::No);
     }
+    let mut scrub = vec![0u8; SCRUB_BYTES];
     for _ in 0..ROUNDS {
         for case in &mut cases {
-            case.run(BLOCK, true);
+            case.block(&mut scrub);
         }
     }
     signal(stalled_pid, libc::SIGCONT);
@@ -862,6 +937,8 @@ fn main() {
     ratio(&rows, FLOOR, NOOP);
     ratio(&rows, UNFILTERED, FLOOR);
     ratio(&rows, CONNECTED, UNFILTERED);
+    ratio(&rows, ON_RECORD, FLOOR);
+    ratio(&rows, CONNECTED, ON_RECORD);
     println!();
     println!("how the cost grows (each against the connected row):");
     ratio(&rows, IN_8_SPANS, CONNECTED);
