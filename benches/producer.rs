@@ -154,7 +154,8 @@ impl Case {
 
     fn taktora(name: &'static str, layer: DltLayer, guard: FlushGuard, call: fn()) -> Self {
         let levels = layer.levels();
-        let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
+        // As `init` composes it: the levels as a global filter.
+        let subscriber = tracing_subscriber::registry().with(levels).with(layer);
         let mut case = Case::new(name, Some(tracing::Dispatch::new(subscriber)), call);
         case.guard = Some(guard);
         case
@@ -327,6 +328,12 @@ fn paced() -> Option<Duration> {
 
 #[inline(never)]
 fn tracing_event() {
+    tracing::error!(id = 42u64, temp = -3i64, ok = true, "brake pressure low");
+}
+
+/// The same event at a callsite of its own, for the per-layer filter row.
+#[inline(never)]
+fn tracing_event_per_layer() {
     tracing::error!(id = 42u64, temp = -3i64, ok = true, "brake pressure low");
 }
 
@@ -594,6 +601,7 @@ const IN_8_SPANS: &str = "taktora-log, connected, in 8 spans (2 fields each)";
 const FLOOR: &str = "floor: encode to ArrayVec + flume::try_send";
 const UNFILTERED: &str = "taktora-log, connected, without DltLevels filter";
 const ON_RECORD: &str = "taktora-log, connected, FlusherWake::OnRecord";
+const PER_LAYER: &str = "taktora-log, connected, DltLevels per-layer filter";
 const MSG_10_ROW: &str = "taktora-log, connected, 10 B message";
 const MSG_200_ROW: &str = "taktora-log, connected, 200 B message";
 const MSG_1400_ROW: &str = "taktora-log, connected, 1,400 B message";
@@ -636,8 +644,7 @@ fn threads_row(n: usize, dir: &Path) -> Row {
     let (layer, guard) = build(&format!("TH{n}"), dir);
     wait_connected(&guard);
     let levels = layer.levels();
-    let dispatch =
-        tracing::Dispatch::new(tracing_subscriber::registry().with(layer.with_filter(levels)));
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(levels).with(layer));
     let period = paced();
     let per_thread: Vec<(Vec<u64>, u64)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -774,7 +781,24 @@ fn main() {
     wait_connected(&guard);
     cases.push(Case::taktora(ON_RECORD, layer, guard, tracing_event));
 
-    // The layer alone, without its per-layer filter (it still applies the
+    // The integrator's composition beside other layers: `DltLevels` as the
+    // layer's per-layer filter. Its own callsite: `tracing` combines a
+    // callsite's interest over every dispatcher, and this one's
+    // `sometimes` would make the shared callsite `sometimes` for all.
+    let (layer, guard) = build("TKPL", &own_daemon());
+    wait_connected(&guard);
+    let levels = layer.levels();
+    let mut case = Case::new(
+        PER_LAYER,
+        Some(tracing::Dispatch::new(
+            tracing_subscriber::registry().with(layer.with_filter(levels)),
+        )),
+        tracing_event_per_layer,
+    );
+    case.guard = Some(guard);
+    cases.push(case);
+
+    // The layer alone, without any filter (it still applies the
     // levels itself): what the filter's bookkeeping costs.
     let (layer, guard) = build("TKNF", &own_daemon());
     wait_connected(&guard);
@@ -938,6 +962,8 @@ fn main() {
     ratio(&rows, UNFILTERED, FLOOR);
     ratio(&rows, CONNECTED, UNFILTERED);
     ratio(&rows, ON_RECORD, FLOOR);
+    ratio(&rows, PER_LAYER, FLOOR);
+    ratio(&rows, CONNECTED, PER_LAYER);
     ratio(&rows, CONNECTED, ON_RECORD);
     println!();
     println!("how the cost grows (each against the connected row):");

@@ -151,8 +151,9 @@ fn run_taktora(rate: u32, burst: usize) -> Outcome {
         .build()
         .expect("build layer");
     support::wait_connected(&guard);
+    // As `init` composes it: the levels as a global filter.
     let levels = layer.levels();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
+    let subscriber = tracing_subscriber::registry().with(levels).with(layer);
     let meter = CpuMeter::start(&daemon, &capture);
     let flusher_start = layer_tests::own_threads_cpu_time(FLUSHER_THREAD);
     let took = tracing::subscriber::with_default(subscriber, || {

@@ -15,9 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_default_context("MAIN", "quickstart main")
         .with_context("quickstart::net", "NET", "network")
         .build()?;
+    // DLT's levels as a global filter: DLT is this program's only output.
     let levels = layer.levels();
     tracing_subscriber::registry()
-        .with(layer.with_filter(levels))
+        .with(levels)
+        .with(layer)
         .init();
     // Bridge the `log` crate, so dependencies that use it arrive too.
     tracing_log::LogTracer::init()?;

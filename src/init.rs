@@ -214,8 +214,7 @@ fn install_backend(
 ) -> Result<InitGuard, InitError> {
     match prepared {
         Some((layer, mut starter)) => {
-            // Composed only when on: a `None` layer inside `and_then`
-            // next to a per-layer filter disables every callsite.
+            // Composed only when on.
             let installed = match starter.take_local_print() {
                 Some(printer) => install(layer_with_levels(layer).and_then(printer)),
                 None => install(layer_with_levels(layer)),
@@ -250,9 +249,12 @@ fn install_log_bridge() -> LogBridge {
     }
 }
 
+/// The layer under its `DltLevels` as a global filter: DLT is this
+/// registry's only output (the local printer applies the same levels
+/// itself), so enabled callsites are cached as `always` and skip
+/// `enabled` (see `DltLevels`'s `Layer` impl).
 fn layer_with_levels(layer: DltLayer) -> impl Layer<tracing_subscriber::Registry> {
-    let levels = layer.levels();
-    layer.with_filter(levels)
+    layer.levels().and_then(layer)
 }
 
 /// Installs `layer` in a new global `Registry`; false when a global

@@ -66,8 +66,26 @@ const LOG_FIELD_PREFIX: &str = "log.";
 /// ([`SPAN_CONTEXT_FIELD`](crate::SPAN_CONTEXT_FIELD)).
 ///
 /// The layer applies the DLT context levels to every event itself. Add
-/// [`DltLayer::levels`] as its per-layer filter to make disabled
-/// callsites free, as [`init`](crate::Init) does:
+/// [`DltLayer::levels`] to make the callsites DLT disables free. When DLT
+/// is the registry's only output, add it as a global filter, as
+/// [`init`](crate::Init) does: enabled callsites are then cached as
+/// `always` and skip `tracing`'s `enabled` check entirely:
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+///
+/// # fn main() -> Result<(), taktora_log::InitError> {
+/// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
+/// let levels = layer.levels();
+/// tracing_subscriber::registry().with(levels).with(layer).init();
+/// tracing::info!(speed = 42u64, "route computed");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Beside other layers, make it the DLT layer's per-layer filter instead,
+/// so that the others still see what DLT drops (each enabled event then
+/// pays one `enabled` check, see [`DltLevels`]):
 ///
 /// ```no_run
 /// use tracing_subscriber::prelude::*;
@@ -76,9 +94,9 @@ const LOG_FIELD_PREFIX: &str = "log.";
 /// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
 /// let levels = layer.levels();
 /// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer())
 ///     .with(layer.with_filter(levels))
 ///     .init();
-/// tracing::info!(speed = 42u64, "route computed");
 /// # Ok(())
 /// # }
 /// ```
@@ -161,8 +179,10 @@ impl DltLayer {
         }
     }
 
-    /// The per-layer filter that applies the DLT context levels as
-    /// `tracing` interest (see the type's docs).
+    /// The filter that applies the DLT context levels as `tracing`
+    /// interest: a global filter (a `Layer`) when DLT is the registry's
+    /// only output, or the layer's per-layer filter (a `Filter`) beside
+    /// other layers (see the type's docs).
     ///
     /// # Examples
     ///
@@ -171,9 +191,7 @@ impl DltLayer {
     ///
     /// let (layer, _guard) = taktora_log::DltLayer::builder("NAV").build()?;
     /// let levels = layer.levels();
-    /// tracing_subscriber::registry()
-    ///     .with(layer.with_filter(levels))
-    ///     .init();
+    /// tracing_subscriber::registry().with(levels).with(layer).init();
     /// # Ok::<(), taktora_log::InitError>(())
     /// ```
     pub fn levels(&self) -> DltLevels {
@@ -688,10 +706,24 @@ impl Visit for OnePassVisitor<'_, '_> {
 
 // === impl DltLevels ===
 
-/// A per-layer filter applying the DLT context levels: a message of level
-/// `L` for a target whose context is at level `C` passes when
-/// `L != Off && L <= C`. The daemon can change `C` at runtime; the
-/// flusher then rebuilds `tracing`'s interest cache.
+/// The filter applying the DLT context levels: a message of level `L` for
+/// a target whose context is at level `C` passes when `L != Off && L <= C`.
+/// The daemon can change `C` at runtime; the flusher then rebuilds
+/// `tracing`'s interest cache. Every span passes.
+///
+/// Two ways to use it, with the same verdicts:
+///
+/// - As a **global filter** (`registry().with(levels).with(layer)`, what
+///   [`init`](crate::Init) installs), when DLT is the registry's only
+///   output: events DLT disables are disabled for the whole subscriber,
+///   and enabled callsites are cached as `always`, so an enabled event
+///   costs no `enabled` call.
+/// - As the DLT layer's **per-layer filter**
+///   (`layer.with_filter(levels)`) beside other layers. Enabled callsites
+///   are then `sometimes`, and every enabled event pays one `enabled`
+///   call: tracing-subscriber carries a per-layer filter's verdict to the
+///   event in a thread-local, which an `always` callsite would read stale
+///   (tokio-rs/tracing#2519).
 ///
 /// # Examples
 ///
@@ -724,15 +756,37 @@ impl DltLevels {
     }
 }
 
+impl DltLevels {
+    /// Whether `meta` may pass: every span reaches the layer, whatever the
+    /// levels, since an event that passes a level raised later must still
+    /// find its scope. The event's span may choose its context (when its
+    /// target is not mapped); the layer decides on the exact context in
+    /// `on_event`, so here "may pass there" is enough, and the span is
+    /// not looked up twice.
+    fn may_pass(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_span() || self.passes(meta) || self.may_pass_in_a_span(meta)
+    }
+
+    /// The interest in a callsite: `enabled` for one that may pass,
+    /// `sometimes` for the `log` bridge's (its target, and so its
+    /// context, is per record), `never` otherwise. The callsite's context
+    /// is resolved here once, so that its lookup per event costs the same
+    /// however many contexts are mapped.
+    fn interest(&self, meta: &'static Metadata<'static>, enabled: Interest) -> Interest {
+        self.contexts.remember(meta);
+        if is_log_bridge_callsite(meta) {
+            Interest::sometimes()
+        } else if self.may_pass(meta) {
+            enabled
+        } else {
+            Interest::never()
+        }
+    }
+}
+
 impl<S> Filter<S> for DltLevels {
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        // Every span reaches the layer, whatever the levels: an event
-        // that passes a level raised later must still find its scope.
-        // The event's span may choose its context (when its target is
-        // not mapped); the layer decides on the exact context in
-        // `on_event`, so here "may pass there" is enough, and the span
-        // is not looked up twice.
-        meta.is_span() || self.passes(meta) || self.may_pass_in_a_span(meta)
+        self.may_pass(meta)
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
@@ -743,20 +797,9 @@ impl<S> Filter<S> for DltLevels {
         // there. After an `enabled` that this filter answered "no" (a
         // `log` record through `LogTracer`, `tracing::enabled!`, ...) the
         // next event would be dropped (tokio-rs/tracing#2519). The price
-        // is one context lookup per enabled event, which then costs an
-        // encode anyway; disabled callsites stay `never` and free. The
-        // callsite's context is resolved here once, so that lookup costs
-        // the same however many contexts are mapped.
-        self.contexts.remember(meta);
-        if meta.is_span()
-            || is_log_bridge_callsite(meta)
-            || self.passes(meta)
-            || self.may_pass_in_a_span(meta)
-        {
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
+        // is one `enabled` per enabled event; as a global filter (the
+        // `Layer` impl below) there is no thread-local and no such price.
+        self.interest(meta, Interest::sometimes())
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
@@ -764,6 +807,28 @@ impl<S> Filter<S> for DltLevels {
         // `tracing` does not even create a span above this hint. Events
         // above the DLT levels are still disabled per callsite, by
         // `callsite_enabled`.
+        Some(LevelFilter::TRACE)
+    }
+}
+
+/// `DltLevels` as a global filter, for a registry whose only output is
+/// DLT (what [`init`](crate::Init) installs): events the DLT levels
+/// disable are disabled for the whole subscriber, and enabled callsites
+/// are cached as `always`, so an enabled event skips `enabled` entirely.
+/// With other layers in the registry use it as the DLT layer's per-layer
+/// filter instead ([`DltLayer::levels`]), so that they still see what DLT
+/// drops.
+impl<S: Subscriber> Layer<S> for DltLevels {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest(meta, Interest::always())
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _cx: Context<'_, S>) -> bool {
+        self.may_pass(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // As for the per-layer filter: spans of every level.
         Some(LevelFilter::TRACE)
     }
 }

@@ -19,7 +19,7 @@
 //!     .with_context("nav::route", "ROUT", "Route planning")
 //!     .build()?;
 //! let levels = layer.levels();
-//! tracing_subscriber::registry().with(layer.with_filter(levels)).init();
+//! tracing_subscriber::registry().with(levels).with(layer).init();
 //!
 //! tracing::info!(target: "nav::route", km = 12.5, "route computed");
 //! taktora_log::fatal!(code = 7u32, "map database corrupt");

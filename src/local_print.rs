@@ -118,7 +118,8 @@ impl LocalPrint {
 ///     .build_with_local_print()?;
 /// let levels = dlt.levels();
 /// tracing_subscriber::registry()
-///     .with(dlt.with_filter(levels))
+///     .with(levels)
+///     .with(dlt)
 ///     .with(printer) // an Option: None when local print is off
 ///     .init();
 /// # Ok::<(), taktora_log::InitError>(())

@@ -31,8 +31,8 @@ use tracing_subscriber::prelude::*;
 const ARRIVAL: Duration = Duration::from_secs(20);
 
 /// Builds the layer for `app` with the given `(target prefix, context)`
-/// mappings against `daemon`, and installs it (with its `DltLevels`
-/// filter) as this thread's default subscriber.
+/// mappings against `daemon`, and installs it (under its `DltLevels` as a
+/// global filter, as `init` does) as this thread's default subscriber.
 fn install(
     daemon: &PrivateDaemon,
     app: &str,
@@ -52,8 +52,11 @@ fn install_with(
         builder = builder.with_context(prefix, ctx, "levels test");
     }
     let (layer, guard) = builder.build().expect("build the layer");
+    // As `init` composes it: the levels as a global filter.
     let levels = layer.levels();
-    let subscriber = tracing_subscriber::registry().with(layer.clone().with_filter(levels));
+    let subscriber = tracing_subscriber::registry()
+        .with(levels)
+        .with(layer.clone());
     let default = tracing::subscriber::set_default(subscriber);
     (layer, guard, default)
 }
