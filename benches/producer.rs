@@ -331,7 +331,21 @@ fn tracing_event() {
     tracing::error!(id = 42u64, temp = -3i64, ok = true, "brake pressure low");
 }
 
-/// The same event at a callsite of its own, for the per-layer filter row.
+/// A case for `layer` under its `DltLevels` as a per-layer filter, logging
+/// at [`tracing_event_per_layer`].
+fn per_layer_case(name: &'static str, layer: DltLayer, guard: FlushGuard) -> Case {
+    let levels = layer.levels();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(levels));
+    let mut case = Case::new(
+        name,
+        Some(tracing::Dispatch::new(subscriber)),
+        tracing_event_per_layer,
+    );
+    case.guard = Some(guard);
+    case
+}
+
+/// The same event at a callsite of its own, for the per-layer filter rows.
 #[inline(never)]
 fn tracing_event_per_layer() {
     tracing::error!(id = 42u64, temp = -3i64, ok = true, "brake pressure low");
@@ -600,7 +614,7 @@ const IN_SPANS: &str = "taktora-log, connected, in 2 spans (2+2 fields)";
 const IN_8_SPANS: &str = "taktora-log, connected, in 8 spans (2 fields each)";
 const FLOOR: &str = "floor: encode to ArrayVec + flume::try_send";
 const UNFILTERED: &str = "taktora-log, connected, without DltLevels filter";
-const ON_RECORD: &str = "taktora-log, connected, FlusherWake::OnRecord";
+const BEFORE: &str = "taktora-log, connected, before: per-layer + OnRecord";
 const PER_LAYER: &str = "taktora-log, connected, DltLevels per-layer filter";
 const MSG_10_ROW: &str = "taktora-log, connected, 10 B message";
 const MSG_200_ROW: &str = "taktora-log, connected, 200 B message";
@@ -771,32 +785,24 @@ fn main() {
         cases.push(Case::taktora(name, layer, guard, tracing_event));
     }
 
-    // The first record after a quiet spell wakes the flusher (the wake
-    // policy before `FlusherWake::Poll` became the default).
-    let (layer, guard) = DltLayer::builder("TKWR")
-        .with_pipe_dir(own_daemon())
-        .with_flusher_wake(taktora_log::FlusherWake::OnRecord)
-        .build()
-        .expect("build taktora-log layer");
-    wait_connected(&guard);
-    cases.push(Case::taktora(ON_RECORD, layer, guard, tracing_event));
-
     // The integrator's composition beside other layers: `DltLevels` as the
     // layer's per-layer filter. Its own callsite: `tracing` combines a
     // callsite's interest over every dispatcher, and this one's
     // `sometimes` would make the shared callsite `sometimes` for all.
     let (layer, guard) = build("TKPL", &own_daemon());
     wait_connected(&guard);
-    let levels = layer.levels();
-    let mut case = Case::new(
-        PER_LAYER,
-        Some(tracing::Dispatch::new(
-            tracing_subscriber::registry().with(layer.with_filter(levels)),
-        )),
-        tracing_event_per_layer,
-    );
-    case.guard = Some(guard);
-    cases.push(case);
+    cases.push(per_layer_case(PER_LAYER, layer, guard));
+
+    // The connected row as it was before this layer's defaults changed:
+    // the per-layer filter, and the first record after a quiet spell
+    // waking the flusher (`FlusherWake::OnRecord`).
+    let (layer, guard) = DltLayer::builder("TKWR")
+        .with_pipe_dir(own_daemon())
+        .with_flusher_wake(taktora_log::FlusherWake::OnRecord)
+        .build()
+        .expect("build taktora-log layer");
+    wait_connected(&guard);
+    cases.push(per_layer_case(BEFORE, layer, guard));
 
     // The layer alone, without any filter (it still applies the
     // levels itself): what the filter's bookkeeping costs.
@@ -961,10 +967,10 @@ fn main() {
     ratio(&rows, FLOOR, NOOP);
     ratio(&rows, UNFILTERED, FLOOR);
     ratio(&rows, CONNECTED, UNFILTERED);
-    ratio(&rows, ON_RECORD, FLOOR);
     ratio(&rows, PER_LAYER, FLOOR);
     ratio(&rows, CONNECTED, PER_LAYER);
-    ratio(&rows, CONNECTED, ON_RECORD);
+    ratio(&rows, BEFORE, FLOOR);
+    ratio(&rows, CONNECTED, BEFORE);
     println!();
     println!("how the cost grows (each against the connected row):");
     ratio(&rows, IN_8_SPANS, CONNECTED);
