@@ -66,9 +66,11 @@ fn run_case(mode: &str) {
                 .with_context("bench::off", "OFF", "context at INFO")
                 .build()
                 .expect("build the layer");
+            // As `init` composes it: the levels as a global filter.
             let levels = layer.levels();
             tracing_subscriber::registry()
-                .with(layer.with_filter(levels))
+                .with(levels)
+                .with(layer)
                 .init();
             Some(guard)
         }
