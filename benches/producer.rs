@@ -181,7 +181,8 @@ impl Case {
             Timed::Cold => &mut self.cold,
             _ => &mut self.ns,
         };
-        let (keep, timed) = (timed != Timed::No, timed == Timed::Yes);
+        let (keep, cold) = (timed != Timed::No, timed == Timed::Cold);
+        let timed = timed == Timed::Yes;
         let mut body = || {
             let mut next = Instant::now();
             for _ in 0..n {
@@ -192,7 +193,11 @@ impl Case {
                     }
                 }
                 let t0 = Instant::now();
-                call();
+                if cold {
+                    cold_call(call);
+                } else {
+                    call();
+                }
                 let dt = t0.elapsed().as_nanos() as u64;
                 if keep {
                     ns.push(dt);
@@ -235,6 +240,14 @@ impl Case {
         row.cold = self.cold.get(self.cold.len() / 2).copied().unwrap_or(0);
         row
     }
+}
+
+/// The cold call, in a function of its own so that a profiler can single
+/// it out (`valgrind --tool=callgrind --cache-sim=yes
+/// --toggle-collect=producer::cold_call`).
+#[inline(never)]
+fn cold_call(call: fn()) {
+    call();
 }
 
 /// Which of a block's calls a run times.
