@@ -29,7 +29,7 @@ def bench_binary():
         ["cargo", "bench", "--bench", "producer", "--no-run"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     )
-    m = re.search(r"\((target/release/deps/producer-[0-9a-f]+)\)", out.stderr)
+    m = re.search(r"\(([^()]*/deps/producer-[0-9a-f]+)\)", out.stderr)
     if not m:
         sys.exit("cold-footprint: no bench executable in cargo's output:\n" + out.stderr)
     return os.path.join(ROOT, m.group(1))
