@@ -143,6 +143,55 @@ fn start_daemon() -> layer_tests::PrivateDaemon {
         .expect("start private dlt-daemon")
 }
 
+/// How long the idle measurement watches the flusher.
+const IDLE_FOR: Duration = Duration::from_secs(5);
+
+/// What an idle pipeline costs: its flusher's CPU time and wake-ups per
+/// second while nothing is logged, connected to a daemon, in both wake
+/// modes (one pipeline at a time: the flusher is found by thread name).
+fn idle_cost() {
+    let modes = [
+        (
+            "Poll(10 ms), the default",
+            taktora_log::DEFAULT_FLUSHER_WAKE,
+        ),
+        (
+            "Poll(100 ms)",
+            taktora_log::FlusherWake::Poll(taktora_log::MAX_IDLE_POLL),
+        ),
+        ("OnRecord", taktora_log::FlusherWake::OnRecord),
+    ];
+    for (name, wake) in modes {
+        let daemon = start_daemon();
+        let (layer, guard) = DltLayer::builder("IDLE")
+            .with_pipe_dir(daemon.pipe_dir())
+            .with_flusher_wake(wake)
+            .build()
+            .expect("build layer");
+        support::wait_connected(&guard);
+        let levels = layer.levels();
+        let subscriber = tracing_subscriber::registry().with(levels).with(layer);
+        tracing::subscriber::with_default(subscriber, || tracing::error!("then idle"));
+        guard.flush(Duration::from_secs(5));
+        // Past the flusher's 50 ms hot window: idle from here on.
+        std::thread::sleep(Duration::from_millis(200));
+        let (cpu, woke) = (
+            layer_tests::own_threads_cpu_time(FLUSHER_THREAD),
+            layer_tests::own_threads_voluntary_switches(FLUSHER_THREAD),
+        );
+        std::thread::sleep(IDLE_FOR);
+        let cpu = layer_tests::own_threads_cpu_time(FLUSHER_THREAD).saturating_sub(cpu);
+        let woke = layer_tests::own_threads_voluntary_switches(FLUSHER_THREAD).saturating_sub(woke);
+        let secs = IDLE_FOR.as_secs_f64();
+        println!(
+            "idle flusher, {name}: CPU {:.1} µs/s, wake-ups {:.0}/s",
+            cpu.as_secs_f64() * 1e6 / secs,
+            woke as f64 / secs
+        );
+        drop(guard);
+    }
+}
+
 fn run_taktora(rate: u32, burst: usize) -> Outcome {
     let daemon = start_daemon();
     let capture = layer_tests::Capture::start(daemon.port()).expect("start dlt-receive -o");
@@ -403,6 +452,7 @@ fn main() {
         return;
     }
     println!("daemon: {} (THROUGHPUT_DAEMON)", variant.name);
+    idle_cost();
     println!("{RECORDS} records per rate and peer, one producer thread, counted by dlt-receive -o");
     if cfg!(not(feature = "libdlt-bench")) {
         println!("(libdlt peer not built: add --features libdlt-bench)");

@@ -76,7 +76,10 @@ pub use capture::{count_messages, Capture, CAPTURE_CONNECT_TIMEOUT};
 pub use child::child_test;
 pub use daemon::{PrivateDaemon, Signal, DAEMON_EXIT_TIMEOUT, DAEMON_READY_TIMEOUT};
 pub use line::{parse_line, DltLine};
-pub use procfs::{cpu_time, is_child_process, own_threads_cpu_time, voluntary_switches};
+pub use procfs::{
+    cpu_time, is_child_process, own_threads_cpu_time, own_threads_voluntary_switches,
+    voluntary_switches,
+};
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
 pub use subscriber::{flush_all, init_log_tracer, with_layer};
 pub use sys::{

@@ -115,6 +115,19 @@ pub fn own_threads_cpu_time(prefix: &str) -> Duration {
     Duration::from_nanos(sum_over_tasks("/proc/self/task", named, task_cpu_nanos).unwrap_or(0))
 }
 
+/// Voluntary context switches (times a thread blocked: its wake-ups) so
+/// far of the threads of this process whose name starts with `prefix`;
+/// zero when there are none.
+pub fn own_threads_voluntary_switches(prefix: &str) -> u64 {
+    let named = |task: &Path| {
+        fs::read_to_string(task.join("comm")).is_ok_and(|n| n.trim_end().starts_with(prefix))
+    };
+    sum_over_tasks("/proc/self/task", named, |task| {
+        status_number(&task.join("status"), "voluntary_ctxt_switches:")
+    })
+    .unwrap_or(0)
+}
+
 /// `value(task)` summed over the task dirs in `dir` that `keep` accepts;
 /// `None` when `dir` cannot be read (the process is gone). A thread that
 /// exits during the scan is skipped, like one that exited before it.
