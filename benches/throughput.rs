@@ -190,6 +190,29 @@ fn idle_cost() {
         );
         drop(guard);
     }
+    bare_thread_wakes();
+}
+
+/// The reference for the idle flusher's numbers: a thread that does
+/// nothing but park for 10 ms at a time, and its CPU time per wake-up
+/// (what the machine charges a thread for a timer wake-up).
+fn bare_thread_wakes() {
+    let thread = std::thread::spawn(|| {
+        let (start, cpu) = (Instant::now(), layer_tests::thread_cpu_time());
+        let mut wakes = 0u32;
+        while start.elapsed() < IDLE_FOR {
+            std::thread::park_timeout(Duration::from_millis(10));
+            wakes += 1;
+        }
+        (wakes, layer_tests::thread_cpu_time().saturating_sub(cpu))
+    });
+    let (wakes, cpu) = thread.join().expect("reference thread");
+    println!(
+        "idle reference, a bare thread parking 10 ms at a time: CPU {:.1} µs/s, wake-ups {:.0}/s, {:.1} µs per wake-up",
+        cpu.as_secs_f64() * 1e6 / IDLE_FOR.as_secs_f64(),
+        f64::from(wakes) / IDLE_FOR.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / f64::from(wakes.max(1)),
+    );
 }
 
 fn run_taktora(rate: u32, burst: usize) -> Outcome {

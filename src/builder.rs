@@ -446,8 +446,8 @@ impl DltLayerBuilder {
     /// Sets how the idle flusher learns that records are waiting, and so
     /// whether a logging call after a quiet spell makes a system call: see
     /// [`FlusherWake`]. Defaults to [`DEFAULT_FLUSHER_WAKE`] (poll every
-    /// 100 ms when idle; no logging call wakes the flusher except for a
-    /// burst that fills half the channel). An idle poll outside
+    /// 10 ms; no logging call wakes the flusher except for a burst that
+    /// fills half the channel). An idle poll outside
     /// [`MIN_IDLE_POLL`](crate::MIN_IDLE_POLL) to
     /// [`MAX_IDLE_POLL`](crate::MAX_IDLE_POLL) makes `build` fail with `InvalidConfig`.
     ///

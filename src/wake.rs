@@ -10,29 +10,31 @@ use crate::HOUSEKEEPING_INTERVAL;
 /// [`with_flusher_wake`](crate::DltLayerBuilder::with_flusher_wake).
 ///
 /// While records keep coming the flusher polls the channel anyway (every
-/// 0.2 to 10 ms, adapting to the rate, and never longer than an idle
-/// `Poll(p)`), and a burst that fills half the channel between two polls
-/// wakes it in every mode. The modes differ once it is idle:
+/// 0.2 to 10 ms, adapting to the rate), and a burst that fills half the
+/// channel between two polls wakes it in both modes. The modes differ in
+/// the first record after a quiet spell:
 ///
-/// | mode | the first record's call after a quiet spell | that record waits | idle wake-ups |
+/// | mode | that record's call | it waits in the queue | idle wake-ups |
 /// |---|---|---|---|
-/// | `Poll(100 ms)` (the default) | no system call | at most 100 ms | 10 a second |
-/// | `Poll(p)`, 1 to 100 ms | no system call | at most `p` | one per `p` |
-/// | `OnRecord` | one `futex` wake of the flusher | until the flusher runs | 10 a second |
+/// | `Poll(p)` (default, 10 ms) | no system call | at most `p` | one per `p` |
+/// | `OnRecord` | one `futex` wake of the flusher | until the flusher runs | one per 100 ms (housekeeping) |
 ///
 /// Waking a sleeping thread costs its waker the system call and, when the
 /// flusher's CPU is idle, the kernel's wake-up of that CPU: a few
 /// microseconds on bare metal, and 10–150 µs measured on a 2-vCPU KVM
 /// guest (see `docs/performance.md`). That is the call's worst case in a
-/// control loop that logs now and then, so the default polls. It polls at
-/// the housekeeping interval, at which an idle flusher wakes anyway (to
-/// read level changes from the daemon), so it costs no more wake-ups than
-/// `OnRecord`; a shorter poll buys a shorter wait with more of them (each
-/// cost the flusher ~70–90 µs of CPU on that KVM guest, most of it the
-/// guest's own cost of a timer wake-up). Under load a record waits at most
-/// 10 ms (or `p`, if shorter), plus scheduling delay. A flush, a shutdown,
-/// the exit handler and the panic hook wake the flusher at once in every
-/// mode.
+/// control loop that logs now and then, so the default polls. Records
+/// wait in the queue at most the poll interval in either state (plus
+/// scheduling delay); a flush, a shutdown, the exit handler and the panic
+/// hook wake the flusher at once in both modes.
+///
+/// What the idle polls cost: on that KVM guest the idle flusher spent
+/// 7.4–8.8 ms of CPU a second at the default 10 ms (100 wake-ups; the
+/// guest charges any thread 70–74 µs of CPU per timer wake-up), and 1.2–1.4 ms
+/// with `OnRecord` or `Poll(100 ms)` (10 wake-ups). A longer poll is not
+/// free either: with `Poll(100 ms)` a producer logging 10,000 records a
+/// second after a quiet spell fills half the channel (512 records) before
+/// the idle flusher looks, and the call that crosses that mark wakes it.
 ///
 /// # Examples
 ///
@@ -58,9 +60,9 @@ pub enum FlusherWake {
     OnRecord,
 }
 
-/// The default: poll every [`HOUSEKEEPING_INTERVAL`] (100 ms) when idle,
-/// as often as the idle flusher wakes anyway.
-pub const DEFAULT_FLUSHER_WAKE: FlusherWake = FlusherWake::Poll(HOUSEKEEPING_INTERVAL);
+/// The default: poll every 10 ms when idle, the longest the flusher waits
+/// between polls under load too.
+pub const DEFAULT_FLUSHER_WAKE: FlusherWake = FlusherWake::Poll(Duration::from_millis(10));
 
 /// The shortest idle poll: 1 ms (1,000 wake-ups a second when idle).
 pub const MIN_IDLE_POLL: Duration = Duration::from_millis(1);
