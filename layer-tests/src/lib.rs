@@ -81,7 +81,7 @@ pub use procfs::{
     voluntary_switches,
 };
 pub use receiver::{Receiver, RECEIVER_CONNECT_TIMEOUT};
-pub use subscriber::{flush_all, init_log_tracer, with_layer};
+pub use subscriber::{flush_all, init_log_tracer, with_layer, DEBUG_PROBE};
 pub use sys::{
     at_exit, exit_now, exit_through_libc, fork, kill_child, mkfifo, poll_readable,
     reset_sigpipe_to_default, set_pipe_size, thread_context_switches, thread_cpu_time,

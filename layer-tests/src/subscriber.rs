@@ -42,3 +42,31 @@ pub fn flush_all(guard: &FlushGuard, what: &str, timeout: Duration) {
         guard.stats()
     );
 }
+
+/// The callsite of [`DEBUG_PROBE`].
+struct ProbeCallsite;
+
+impl tracing::callsite::Callsite for ProbeCallsite {
+    fn set_interest(&self, _: tracing::subscriber::Interest) {}
+
+    fn metadata(&self) -> &tracing::Metadata<'_> {
+        &DEBUG_PROBE
+    }
+}
+
+static PROBE_CALLSITE: ProbeCallsite = ProbeCallsite;
+
+/// A DEBUG event's metadata, as `tracing-log`'s `LogTracer` builds one
+/// when it asks `enabled` about a `log` record with no event following
+/// (`log::log_enabled!`): ask a subscriber with
+/// `dispatcher::get_default(|d| d.enabled(&DEBUG_PROBE))`.
+pub static DEBUG_PROBE: tracing::Metadata<'static> = tracing::Metadata::new(
+    "probe",
+    "layer_tests::probe",
+    tracing::Level::DEBUG,
+    None,
+    None,
+    None,
+    tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&PROBE_CALLSITE)),
+    tracing::metadata::Kind::EVENT,
+);

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use layer_tests::DEBUG_PROBE;
 use taktora_log::DltLayer;
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -39,31 +40,6 @@ impl<S: Subscriber> Layer<S> for Probe {
         self.events.fetch_add(1, Relaxed);
     }
 }
-
-/// A DEBUG event's metadata, as `LogTracer` asks `enabled` about a `log`
-/// record without an event following (`log::log_enabled!`).
-struct ProbeCallsite;
-
-impl tracing::callsite::Callsite for ProbeCallsite {
-    fn set_interest(&self, _: tracing::subscriber::Interest) {}
-
-    fn metadata(&self) -> &Metadata<'_> {
-        &PROBE_META
-    }
-}
-
-static PROBE_CALLSITE: ProbeCallsite = ProbeCallsite;
-
-static PROBE_META: Metadata<'static> = Metadata::new(
-    "probe",
-    "global_filter::probe",
-    tracing::Level::DEBUG,
-    None,
-    None,
-    None,
-    tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&PROBE_CALLSITE)),
-    tracing::metadata::Kind::EVENT,
-);
 
 const EVENTS: usize = 100;
 
@@ -105,7 +81,7 @@ fn the_global_filter_caches_enabled_callsites_as_always_and_disables_for_all_lay
     // callsite: it still arrives (tokio-rs/tracing#2519 cannot happen).
     for round in 0..3u64 {
         let before = layer.stats().emitted;
-        let asked = tracing::dispatcher::get_default(|d| d.enabled(&PROBE_META));
+        let asked = tracing::dispatcher::get_default(|d| d.enabled(&DEBUG_PROBE));
         assert!(!asked, "DEBUG is disabled at INFO");
         tracing::info!(round, "after a disabled check");
         assert_eq!(layer.stats().emitted, before + 1, "round {round}");

@@ -23,7 +23,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use layer_tests::{try_wait_until, DaemonVariant, DltLine, PrivateDaemon, Receiver, Signal};
+use layer_tests::{
+    try_wait_until, DaemonVariant, DltLine, PrivateDaemon, Receiver, Signal, DEBUG_PROBE,
+};
 use taktora_log::{DltLayer, FlushGuard, Stats};
 use tracing_subscriber::prelude::*;
 
@@ -318,31 +320,6 @@ fn explicit_registered_levels_are_restored_after_a_restart(v: &'static DaemonVar
     drop(guard);
 }
 
-/// A DEBUG event metadata for the probe below, as `tracing-log`'s
-/// `LogTracer` builds one for a `log` record.
-struct ProbeCallsite;
-
-impl tracing::callsite::Callsite for ProbeCallsite {
-    fn set_interest(&self, _: tracing::subscriber::Interest) {}
-
-    fn metadata(&self) -> &tracing::Metadata<'_> {
-        &PROBE_META
-    }
-}
-
-static PROBE_CALLSITE: ProbeCallsite = ProbeCallsite;
-
-static PROBE_META: tracing::Metadata<'static> = tracing::Metadata::new(
-    "probe",
-    "levels::probe",
-    tracing::Level::DEBUG,
-    None,
-    None,
-    None,
-    tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&PROBE_CALLSITE)),
-    tracing::metadata::Kind::EVENT,
-);
-
 /// Asking the subscriber whether a record is enabled, and getting "no",
 /// must not make the layer drop the next event. `log::log_enabled!`
 /// through `LogTracer`, `tracing::enabled!`, and the layer's own `log`
@@ -365,7 +342,7 @@ fn a_disabled_enabled_check_does_not_drop_the_next_event() {
         let before = layer.stats().emitted;
         // Our filter says no (DEBUG on a context at INFO); what the
         // registry answers overall is its business.
-        tracing::dispatcher::get_default(|d| d.enabled(&PROBE_META));
+        tracing::dispatcher::get_default(|d| d.enabled(&DEBUG_PROBE));
         tracing::info!(round, "after a disabled check");
         assert_eq!(layer.stats().emitted, before + 1, "round {round}");
     }
