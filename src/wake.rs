@@ -21,7 +21,7 @@ use crate::HOUSEKEEPING_INTERVAL;
 ///
 /// Waking a sleeping thread costs its waker the system call and, when the
 /// flusher's CPU is idle, the kernel's wake-up of that CPU: a few
-/// microseconds on bare metal, and 10–150 µs measured on a 2-vCPU KVM
+/// microseconds on bare metal, and 9–110 µs measured on a 2-vCPU KVM
 /// guest (see `docs/performance.md`). That is the call's worst case in a
 /// control loop that logs now and then, so the default polls. Records
 /// wait in the queue at most the poll interval in either state (plus
@@ -29,8 +29,8 @@ use crate::HOUSEKEEPING_INTERVAL;
 /// hook wake the flusher at once in both modes.
 ///
 /// What the idle polls cost: on that KVM guest the idle flusher spent
-/// 7.4–8.8 ms of CPU a second at the default 10 ms (100 wake-ups; the
-/// guest charges any thread 70–74 µs of CPU per timer wake-up), and 1.2–1.4 ms
+/// 4.9–8.8 ms of CPU a second at the default 10 ms (100 wake-ups; the
+/// guest charges any thread 53–74 µs of CPU per timer wake-up), and 1.0–1.4 ms
 /// with `OnRecord` or `Poll(100 ms)` (10 wake-ups). A longer poll is not
 /// free either: with `Poll(100 ms)` a producer logging 10,000 records a
 /// second after a quiet spell fills half the channel (512 records) before
