@@ -754,9 +754,7 @@ impl DltLevels {
             && level != LogLevel::Off
             && level <= self.contexts.max_level()
     }
-}
 
-impl DltLevels {
     /// Whether `meta` may pass: every span reaches the layer, whatever the
     /// levels, since an event that passes a level raised later must still
     /// find its scope. The event's span may choose its context (when its
