@@ -618,6 +618,21 @@ mod real_daemon {
         out
     }
 
+    /// A private daemon, a capture of what it forwards, and a layer for
+    /// `app` on it, built from `configure(DltLayer::builder(app))`.
+    fn on_real_daemon(
+        app: &str,
+        configure: impl FnOnce(taktora_log::DltLayerBuilder) -> taktora_log::DltLayerBuilder,
+    ) -> (PrivateDaemon, Capture, DltLayer, taktora_log::FlushGuard) {
+        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
+        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
+        let (layer, guard) = configure(DltLayer::builder(app))
+            .with_pipe_dir(daemon.dir())
+            .build()
+            .expect("build the layer");
+        (daemon, capture, layer, guard)
+    }
+
     /// Waits until `n` LOG messages from `app` are stored; returns them.
     fn wait_logs(capture: &Capture, daemon: &PrivateDaemon, app: &str, n: usize) -> Vec<Log> {
         let mut logs = Vec::new();
@@ -643,14 +658,10 @@ mod real_daemon {
             return;
         }
         init_log_tracer();
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
-        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
-        let (layer, guard) = DltLayer::builder("SPRD")
-            .with_context("spans::route", "ROUT", "routing")
-            .with_span_close_records(true)
-            .with_pipe_dir(daemon.dir())
-            .build()
-            .expect("build the layer");
+        let (daemon, capture, layer, guard) = on_real_daemon("SPRD", |b| {
+            b.with_context("spans::route", "ROUT", "routing")
+                .with_span_close_records(true)
+        });
         with_layer(layer, || {
             workload(false);
             tracing::info_span!("req", dlt.ctx = "ROUT", id = 1u64).in_scope(|| {
@@ -719,12 +730,7 @@ mod real_daemon {
         if !require_dlt_tools() {
             return;
         }
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
-        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
-        let (layer, guard) = DltLayer::builder("SPNC")
-            .with_pipe_dir(daemon.dir())
-            .build()
-            .expect("build the layer");
+        let (daemon, capture, layer, guard) = on_real_daemon("SPNC", |b| b);
         with_layer(layer, || {
             tracing::info_span!("job", id = 4u64).in_scope(|| tracing::error!("inside"));
             tracing::error!("marker");
@@ -778,12 +784,7 @@ mod real_daemon {
         if !require_dlt_tools() {
             return;
         }
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
-        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
-        let (layer, guard) = DltLayer::builder("SPLV")
-            .with_pipe_dir(daemon.dir())
-            .build()
-            .expect("build the layer");
+        let (daemon, capture, layer, guard) = on_real_daemon("SPLV", |b| b);
         let handle = layer.clone();
         with_layer(layer, || {
             // Registration: the daemon answers DFLT and TLOG with INFO.
@@ -826,13 +827,9 @@ mod real_daemon {
         if !require_dlt_tools() {
             return;
         }
-        let daemon = PrivateDaemon::start().expect("start dlt-daemon");
-        let capture = Capture::start(daemon.port()).expect("start dlt-receive -o");
-        let (layer, guard) = DltLayer::builder("SPCL")
-            .with_context("spans::route", "ROUT", "routing")
-            .with_pipe_dir(daemon.dir())
-            .build()
-            .expect("build the layer");
+        let (daemon, capture, layer, guard) = on_real_daemon("SPCL", |b| {
+            b.with_context("spans::route", "ROUT", "routing")
+        });
         let handle = layer.clone();
         with_layer(layer, || {
             wait_stats("the daemon's default levels", &handle, &daemon, |s| {
