@@ -74,9 +74,6 @@ pub(super) struct Pacing {
     last_take: Instant,
     /// The idle poll (`FlusherWake::Poll`); `None` sleeps until a record.
     idle_poll: Option<Duration>,
-    /// The longest hot poll: [`POLL_MAX`], or the idle poll if shorter, so
-    /// that no record waits longer than the idle poll in either state.
-    poll_max: Duration,
 }
 
 impl Pacing {
@@ -85,15 +82,22 @@ impl Pacing {
             FlusherWake::Poll(p) => Some(p),
             FlusherWake::OnRecord => None,
         };
-        let poll_max = idle_poll.map_or(POLL_MAX, |p| p.clamp(POLL_MIN, POLL_MAX));
-        Self {
+        let mut pacing = Self {
             next_housekeeping: now,
             hot_until: now,
-            poll: POLL_START.min(poll_max),
+            poll: POLL_START,
             last_take: now,
             idle_poll,
-            poll_max,
-        }
+        };
+        pacing.poll = pacing.poll.min(pacing.poll_max());
+        pacing
+    }
+
+    /// The longest hot poll: [`POLL_MAX`], or the idle poll if shorter, so
+    /// that no record waits longer than the idle poll in either state.
+    fn poll_max(&self) -> Duration {
+        self.idle_poll
+            .map_or(POLL_MAX, |p| p.clamp(POLL_MIN, POLL_MAX))
     }
 
     /// Whether housekeeping is due at `now`; if so, the next is scheduled.
@@ -120,7 +124,7 @@ impl Pacing {
         let per_record = since / u32::try_from(taken.max(1)).unwrap_or(u32::MAX);
         let ideal = per_record.saturating_mul(u32::try_from(target).unwrap_or(u32::MAX));
         // Shorten at once, lengthen gradually.
-        self.poll = ideal.min(self.poll * 2).clamp(POLL_MIN, self.poll_max);
+        self.poll = ideal.min(self.poll * 2).clamp(POLL_MIN, self.poll_max());
     }
 
     /// How to wait at `now` when nothing is due before `until`.
