@@ -13,7 +13,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tracing_core::field::{Field, Visit};
+use tracing_core::field::Field;
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::subscriber::Interest;
 use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
@@ -23,6 +23,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::channel::{self, Producer};
 use crate::contexts::{ContextTable, DEFAULT_INDEX};
+use crate::fields::{Sink, Value, Values};
 use crate::frame::{Frame, LogHeader, LogWriter};
 use crate::ids::{AppId, EcuId, LogLevel};
 use crate::span::{self, SpanConfig, SpanData, SpanEpoch, SpanScope, Timings};
@@ -474,7 +475,7 @@ fn encode(
             message_done: false,
             out_of_order: false,
         };
-        event.record(&mut one);
+        one.record(event);
         let (message_done, out_of_order) = (one.message_done, one.out_of_order);
         if !out_of_order {
             if !message_done {
@@ -499,15 +500,21 @@ fn encode_two_pass(
     let mut w = LogWriter::begin(frame, limit, header);
     // The message is always the first argument, wherever `tracing` put it
     // among the fields; an event without one gets "".
-    let mut first = MessageVisitor {
-        w: &mut w,
-        found: false,
-    };
-    event.record(&mut first);
-    if !first.found {
+    let mut found = false;
+    event.record(&mut Values(|field: &Field, v: Value<'_>| {
+        if !found && is_text(&v) && field.name() == MESSAGE_FIELD {
+            found = true;
+            v.write(&mut w, None);
+        }
+    }));
+    if !found {
         w.str(None, "");
     }
-    event.record(&mut FieldVisitor { w: &mut w });
+    event.record(&mut Values(|field: &Field, v: Value<'_>| {
+        if wanted(field) {
+            v.write(&mut w, Some(field.name()));
+        }
+    }));
     let tail_truncated = tail(&mut w);
     w.finish().truncated || tail_truncated
 }
@@ -531,97 +538,19 @@ fn is_log_bridge_callsite(meta: &Metadata<'_>) -> bool {
 
 // === visitors ===
 
-/// Writes the `message` field, and only it.
-struct MessageVisitor<'w, 'f> {
-    w: &'w mut LogWriter<'f>,
-    found: bool,
+/// Whether `field` travels as an argument: not the message (written
+/// first, unnamed), not the `fatal!` marker, not `tracing-log`'s metadata.
+#[inline]
+fn wanted(field: &Field) -> bool {
+    let n = field.name();
+    n != MESSAGE_FIELD && n != FATAL_FIELD && !n.starts_with(LOG_FIELD_PREFIX)
 }
 
-impl Visit for MessageVisitor<'_, '_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.found && field.name() == MESSAGE_FIELD {
-            self.found = true;
-            self.w.str(None, value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.found && field.name() == MESSAGE_FIELD {
-            self.found = true;
-            // `format_args!` messages arrive here; their Debug is Display.
-            self.w.fmt(None, value);
-        }
-    }
-}
-
-/// Writes every other field as a named, typed argument.
-struct FieldVisitor<'w, 'f> {
-    w: &'w mut LogWriter<'f>,
-}
-
-impl FieldVisitor<'_, '_> {
-    /// Whether `field` travels as an argument.
-    #[inline]
-    fn wanted(field: &Field) -> bool {
-        let n = field.name();
-        n != MESSAGE_FIELD && n != FATAL_FIELD && !n.starts_with(LOG_FIELD_PREFIX)
-    }
-}
-
-impl Visit for FieldVisitor<'_, '_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if Self::wanted(field) {
-            self.w.f64(Some(field.name()), value);
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        if Self::wanted(field) {
-            self.w.i64(Some(field.name()), value);
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if Self::wanted(field) {
-            self.w.u64(Some(field.name()), value);
-        }
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        if Self::wanted(field) {
-            self.w.i128(Some(field.name()), value);
-        }
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        if Self::wanted(field) {
-            self.w.u128(Some(field.name()), value);
-        }
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if Self::wanted(field) {
-            self.w.bool(Some(field.name()), value);
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if Self::wanted(field) {
-            self.w.str(Some(field.name()), value);
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if Self::wanted(field) {
-            self.w.display(Some(field.name()), value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if Self::wanted(field) {
-            self.w.fmt(Some(field.name()), value);
-        }
-    }
+/// Whether `v` can be the message: `format_args!` messages arrive as
+/// `Debug`, `log` records' and `message = "..."` ones as `str`.
+#[inline]
+fn is_text(v: &Value<'_>) -> bool {
+    matches!(v, Value::Str(_) | Value::Debug(_))
 }
 
 /// The message and the fields in one pass, as long as the message comes
@@ -633,73 +562,29 @@ struct OnePassVisitor<'w, 'f> {
     out_of_order: bool,
 }
 
-impl<'f> OnePassVisitor<'_, 'f> {
-    /// Writes a non-message field with `write`, if it travels and the
-    /// message was already written.
+impl OnePassVisitor<'_, '_> {
+    /// Visits every field of `event`.
     #[inline]
-    fn arg(&mut self, field: &Field, write: impl FnOnce(&mut LogWriter<'f>, &'static str)) {
-        if self.out_of_order || !FieldVisitor::wanted(field) {
-            return;
-        }
-        if self.message_done {
-            write(self.w, field.name());
-        } else {
-            self.out_of_order = true;
-        }
-    }
-
-    /// Whether `field` is the (first) message, which is then written.
-    #[inline]
-    fn message(&mut self, field: &Field) -> bool {
-        field.name() == MESSAGE_FIELD && !self.message_done && !self.out_of_order
+    fn record(&mut self, event: &Event<'_>) {
+        event.record(&mut Values(self));
     }
 }
 
-impl Visit for OnePassVisitor<'_, '_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.arg(field, |w, n| w.f64(Some(n), value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.arg(field, |w, n| w.i64(Some(n), value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.arg(field, |w, n| w.u64(Some(n), value));
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.arg(field, |w, n| w.i128(Some(n), value));
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.arg(field, |w, n| w.u128(Some(n), value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.arg(field, |w, n| w.bool(Some(n), value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.message(field) {
+impl Sink for &mut OnePassVisitor<'_, '_> {
+    /// Inlined into each `record_*` of the adapter, so that the match on
+    /// the value's kind folds away: the hot path's code per field type.
+    #[inline(always)]
+    fn visit(&mut self, field: &Field, v: Value<'_>) {
+        if is_text(&v) && field.name() == MESSAGE_FIELD && !self.message_done && !self.out_of_order
+        {
             self.message_done = true;
-            self.w.str(None, value);
+            v.write(self.w, None);
+        } else if self.out_of_order || !wanted(field) {
+            // Not an argument, or the fast path is already abandoned.
+        } else if self.message_done {
+            v.write(self.w, Some(field.name()));
         } else {
-            self.arg(field, |w, n| w.str(Some(n), value));
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.arg(field, |w, n| w.display(Some(n), value));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.message(field) {
-            self.message_done = true;
-            // `format_args!` messages arrive here; their Debug is Display.
-            self.w.fmt(None, value);
-        } else {
-            self.arg(field, |w, n| w.fmt(Some(n), value));
+            self.out_of_order = true;
         }
     }
 }
@@ -871,7 +756,7 @@ mod tests {
                 message_done: false,
                 out_of_order: false,
             };
-            event.record(&mut one);
+            one.record(event);
             let took_one_pass = !one.out_of_order;
             self.0.seen.lock().unwrap().push((
                 took_one_pass,

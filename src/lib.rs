@@ -91,6 +91,7 @@ mod contexts;
 mod control;
 mod env_levels;
 mod error;
+mod fields;
 mod flusher;
 mod frame;
 mod guard;

@@ -15,6 +15,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_subscriber::registry::{Extensions, LookupSpan, SpanRef};
 
 use crate::contexts::{ContextTable, DEFAULT_INDEX};
+use crate::fields::{Value, Values};
 use crate::frame::{EncodedArgs, LogWriter};
 
 /// The span field that chooses the DLT context of the events inside the
@@ -187,7 +188,7 @@ impl SpanData {
         parent: Option<usize>,
     ) -> (Self, bool) {
         let mut rec = Recorder::new(name, scope);
-        record(&mut rec);
+        rec.record(record);
         let (context, unknown) = choose_context(rec.context.as_deref(), target, contexts, parent);
         let name_args = EncodedArgs::encode(SPAN_FIELD_MAX_BYTES, |w| {
             w.str(Some(SPAN_NAME_ARG), name);
@@ -215,7 +216,7 @@ impl SpanData {
         record: impl FnOnce(&mut dyn Visit),
     ) -> Vec<Chunk> {
         let mut rec = Recorder::new(name, scope);
-        record(&mut rec);
+        rec.record(record);
         rec.chunks
     }
 
@@ -384,47 +385,25 @@ impl Recorder {
     }
 }
 
-impl Visit for Recorder {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, |w, n| w.f64(Some(n), value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, |w, n| w.i64(Some(n), value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, |w, n| w.u64(Some(n), value));
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.push(field, |w, n| w.i128(Some(n), value));
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.push(field, |w, n| w.u128(Some(n), value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, |w, n| w.bool(Some(n), value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
+impl Recorder {
+    /// Records one field: [`SPAN_CONTEXT_FIELD`]'s text as the context to
+    /// choose, every other field as an argument.
+    fn visit(&mut self, field: &Field, v: Value<'_>) {
         if field.name() == SPAN_CONTEXT_FIELD {
-            self.context_text(&value);
+            match v {
+                Value::Str(s) => self.context_text(&s),
+                Value::Debug(d) => self.context_text(&format_args!("{d:?}")),
+                _ => {}
+            }
         }
-        self.push(field, |w, n| w.str(Some(n), value));
+        self.push(field, |w, n| v.write(w, Some(n)));
     }
 
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, |w, n| w.display(Some(n), value));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == SPAN_CONTEXT_FIELD {
-            self.context_text(&format_args!("{value:?}"));
-        }
-        self.push(field, |w, n| w.fmt(Some(n), value));
+    /// Visits what `record` records.
+    fn record(&mut self, record: impl FnOnce(&mut dyn Visit)) {
+        record(&mut Values(|field: &Field, v: Value<'_>| {
+            self.visit(field, v)
+        }));
     }
 }
 
