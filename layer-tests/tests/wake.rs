@@ -51,7 +51,12 @@ fn quiet_spells(wake: Option<FlusherWake>) -> Stats {
             fake.read_until(ARRIVAL, logs);
         }
     });
+    // The daemon can read a batch before the flusher counts it as
+    // written; the flush (a control message, not a producer's wake-up)
+    // waits for the count.
+    let out = guard.flush(ARRIVAL);
     let s = guard.stats();
+    assert!(out.complete, "{out:?} {s:?}");
     assert_eq!(s.written, SPELLS * PER_SPELL, "{s:?}");
     s
 }
